@@ -9,12 +9,13 @@ layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P {
 	uint n;
 	uint op;
-	float alpha;  // leaky relu slope; scale for op 14 (y = alpha*x + beta)
-	float beta;
+	float alpha;  // leaky slope; affine scale; the scalar of pow/max/min
+	float beta;   // affine offset
 };
 
 const uint NEG = 0, ABS = 1, EXP = 2, LOG = 3, SQRT = 4, RSQRT = 5, SQUARE = 6, TANH = 7,
-	SIGMOID = 8, RELU = 9, LEAKY = 10, SILU = 11, GELU = 12, COPY = 13, AFFINE = 14;
+	SIGMOID = 8, RELU = 9, LEAKY = 10, SILU = 11, GELU = 12, COPY = 13, AFFINE = 14, POW = 15,
+	MAXS = 16, MINS = 17;
 
 // erf with max abs error 1.5e-7 (Abramowitz & Stegun 7.1.26).
 float erf_approx(float v) {
@@ -61,6 +62,9 @@ void main() {
 	case GELU: r = 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752)); break;
 	case COPY: r = v; break;
 	case AFFINE: r = alpha * v + beta; break;
+	case POW: r = safe_pow(v, alpha); break;
+	case MAXS: r = max(v, alpha); break;
+	case MINS: r = min(v, alpha); break;
 	default: r = 0.0; break;
 	}
 	y[i] = r;
