@@ -17,7 +17,7 @@ layout(push_constant) uniform P {
 	uint sb[8];
 };
 
-const uint ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAX = 4, MIN = 5, POW = 6;
+const uint ADD = 0, SUB = 1, MUL = 2, DIV = 3, MAX = 4, MIN = 5, POW = 6, GE = 7, SECOND = 8;
 
 void main() {
 	uint i = flat_group() * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
@@ -45,6 +45,8 @@ void main() {
 	case MAX: r = max(x, y); break;
 	case MIN: r = min(x, y); break;
 	case POW: r = safe_pow(x, y); break;
+	case GE: r = x >= y ? 1.0 : 0.0; break;
+	case SECOND: r = y; break;
 	default: r = 0.0; break;
 	}
 	z[i] = r;

@@ -157,3 +157,43 @@ func TestOutOfMemoryIsAnError(t *testing.T) {
 	require.Error(t, err)
 	require.Error(t, e.Err())
 }
+
+func TestAddInPlaceAndPersist(t *testing.T) {
+	e := testEngine(t)
+	var acc *Tensor
+	for i := 0; i < 3; i++ {
+		s := e.Scope()
+		g := e.Full(float32(i+1), 2, 3)
+		if acc == nil {
+			acc = Clone(g).Persist()
+		} else {
+			require.NoError(t, AddInPlace(acc, e.Full(float32(i+1), 3)))
+		}
+		s.Close()
+	}
+	got, err := acc.Float32()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{6, 6, 6, 6, 6, 6}, got)
+	require.ErrorIs(t, AddInPlace(acc, e.Zeros(4)), ErrShape)
+	acc.Release()
+}
+
+func TestOneHotGreaterEqualBroadcastTo(t *testing.T) {
+	e := testEngine(t)
+	oh, err := OneHot(e.FromInt32([]int32{2, 0, 5, -1}, 4), 3).Float32()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, oh, "out-of-range ids give zero rows")
+	require.ErrorIs(t, OneHot(e.Zeros(3), 2).Err(), ErrShape)
+	require.Error(t, e.Err())
+
+	ge, err := GreaterEqual(e.FromFloat32([]float32{1, 2, 3}, 3), e.FromFloat32([]float32{2}, 1)).Float32()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{0, 1, 1}, ge)
+
+	rng := rand.New(rand.NewSource(5))
+	x := randRef(rng, -1, 1, 3, 1)
+	want := ref.Add(x, ref.New(2, 3, 5))
+	requireClose(t, BroadcastTo(upload(e, x), 2, 3, 5), want, 0)
+	require.ErrorIs(t, BroadcastTo(upload(e, x), 4, 5).Err(), ErrShape)
+	require.Error(t, e.Err())
+}

@@ -67,7 +67,9 @@ func (s *Scope) Close() {
 		}
 	}
 	for _, t := range s.tensors {
-		t.Release()
+		if !t.persist {
+			t.Release()
+		}
 	}
 	s.tensors = nil
 }

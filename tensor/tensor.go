@@ -43,6 +43,7 @@ type Tensor struct {
 	dtype    DType
 	err      error
 	released bool
+	persist  bool // not released by its scope
 }
 
 // Engine is a device plus the tensor layer's state for it.
@@ -339,6 +340,13 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 	return v
 }
 
+// Persist takes t out of scope ownership: no scope will release it, its
+// owner (a module's parameter, an optimiser's state) must. It returns t.
+func (t *Tensor) Persist() *Tensor {
+	t.persist = true
+	return t
+}
+
 // Release frees t's storage once no view of it remains. Releasing twice,
 // or a tensor its scope already released, does nothing.
 func (t *Tensor) Release() {
@@ -354,4 +362,36 @@ func (t *Tensor) Release() {
 		t.eng.dev.Free(t.st.r)
 	}
 	t.st = nil
+}
+
+// Copy copies src's values into dst (same shape and type): loading
+// checkpoint values into existing parameters.
+func Copy(dst, src *Tensor) error {
+	e, err := inputs("Copy", dst, src)
+	if err != nil {
+		return err
+	}
+	if !sameShape(dst.shape, src.shape) || dst.dtype != src.dtype {
+		err := shapeErr("Copy", "%v %s into %v %s", src.shape, src.dtype, dst.shape, dst.dtype)
+		e.fail(err)
+		return err
+	}
+	if dst.st != nil {
+		e.dev.Copy(dst.st.r, src.st.r)
+	}
+	return nil
+}
+
+// Write uploads host values into an existing float32 tensor.
+func (t *Tensor) Write(data []float32) error {
+	if t.err != nil {
+		return t.err
+	}
+	if t.dtype != Float32 || len(data) != t.Numel() {
+		return shapeErr("Write", "%d float32 values into %v %s", len(data), t.shape, t.dtype)
+	}
+	if t.st == nil {
+		return nil
+	}
+	return t.eng.dev.Write(t.st.r, unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
 }

@@ -42,6 +42,7 @@ type Device struct {
 type deviceOptions struct {
 	noPushDescriptor bool // bind through descriptor pools
 	staging          bool // treat tensor memory as not host visible
+	profile          bool // time every dispatch, as TESSERA_PROFILE=1 does
 }
 
 func newDevice(inst *instance, index int) (*Device, error) {
@@ -111,7 +112,7 @@ func openDevice(inst *instance, index int, opts deviceOptions) (*Device, error) 
 		maxAlloc: info.MaxAllocationSize, maxRange: info.MaxStorageBufferRange, align: align}
 	d.staging = &allocator{name: "staging memory", dev: handle, typeIndex: uint32(st), hostVisible: true,
 		usage: xfer, blockSize: 16 << 20, maxAlloc: info.MaxAllocationSize, maxRange: info.MaxAllocationSize, align: 256}
-	if os.Getenv("TESSERA_PROFILE") == "1" && info.TimestampsOnCompute {
+	if (opts.profile || os.Getenv("TESSERA_PROFILE") == "1") && info.TimestampsOnCompute {
 		d.prof = newProfiler(info.TimestampPeriodNs)
 	}
 	s, err := newStream(d)

@@ -271,3 +271,21 @@ func Pick(infos []DeviceInfo, selector string) (int, error) {
 	}
 	return best, nil
 }
+
+// CloseAll closes every open device (printing TESSERA_PROFILE tables) and
+// returns the first error.
+func CloseAll() error {
+	registry.mu.Lock()
+	devs := make([]*Device, 0, len(registry.devices))
+	for _, d := range registry.devices {
+		devs = append(devs, d)
+	}
+	registry.mu.Unlock()
+	var first error
+	for _, d := range devs {
+		if err := d.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

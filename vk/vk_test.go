@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -330,4 +331,35 @@ func TestFillAndCopy(t *testing.T) {
 			assert.Equal(t, float32(2.5), v)
 		}
 	})
+}
+
+func TestProfilerTimesKernels(t *testing.T) {
+	def := testDevice(t)
+	if !def.Info.TimestampsOnCompute {
+		t.Skip("the device has no timestamps on its compute queue")
+	}
+	registry.mu.Lock()
+	d, err := openDevice(registry.inst, def.Info.Index, deviceOptions{profile: true})
+	registry.mu.Unlock()
+	require.NoError(t, err)
+	defer func() { require.NoError(t, d.Close()) }()
+	k, err := d.Kernel(unarySpec, 64)
+	require.NoError(t, err)
+	const n = 1 << 16
+	x, _ := d.Alloc(4 * n)
+	y, _ := d.Alloc(4 * n)
+	for i := 0; i < 5; i++ {
+		d.Dispatch(k, d.Groups1D(n, 64), []uint32{n, 2, 0, 0}, Work{Flops: n, Bytes: 8 * n}, In(x), Out(y))
+	}
+	rows := d.Profile()
+	require.Len(t, rows, 1)
+	assert.Equal(t, "unary[64]", rows[0].Kernel)
+	assert.Equal(t, 5, rows[0].Calls)
+	assert.Greater(t, rows[0].TotalMs, 0.0)
+	assert.Greater(t, rows[0].GBps, 0.0)
+	var buf strings.Builder
+	d.prof.print(&buf, d.Info.Name)
+	assert.Contains(t, buf.String(), "unary[64]")
+	d.Free(x)
+	d.Free(y)
 }

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 
 	"github.com/tessera-ml/tessera/internal/cli"
+	"github.com/tessera-ml/tessera/vk"
 )
 
 // commands returns the top-level subcommands, in the order "tessera help"
@@ -20,6 +21,8 @@ import (
 func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand(),
+		devicesCommand(),
+		benchCommand(),
 	}
 }
 
@@ -33,7 +36,13 @@ func rootCommand() *cli.Command {
 }
 
 func main() {
-	os.Exit(cli.Main(rootCommand(), os.Args[1:], os.Stdout, os.Stderr))
+	code := cli.Main(rootCommand(), os.Args[1:], os.Stdout, os.Stderr)
+	// Closing the devices waits for their work and prints TESSERA_PROFILE tables.
+	if err := vk.CloseAll(); err != nil && code == cli.ExitOK {
+		fmt.Fprintln(os.Stderr, "tessera:", err)
+		code = cli.ExitError
+	}
+	os.Exit(code)
 }
 
 // version returns the main module's version as recorded by the Go

@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"fmt"
+
+	"github.com/tessera-ml/tessera/tensor"
+)
+
+// Cases returns every benchmark case, in the order they are printed.
+func Cases() []Case {
+	var cs []Case
+	// Matmul shapes are named MxNxK: a [M, K] times b [K, N].
+	for _, s := range [][3]int{{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048}, {4096, 768, 768}, {4096, 3072, 768}} {
+		cs = append(cs, matmulCase(s[0], s[1], s[2]))
+	}
+	cs = append(cs,
+		conv2dCase(8, 128, 64, 64, 128, 3),
+		conv2dCase(8, 256, 32, 32, 256, 3),
+		groupNormCase(8, 128, 64, 64, 32),
+		softmaxCase(4096, 4096),
+		copyCase(16<<20),
+	)
+	return cs
+}
+
+func matmulCase(m, n, k int) Case {
+	return Case{
+		Op:    "matmul",
+		Shape: fmt.Sprintf("%dx%dx%d", m, n, k),
+		Flops: tensor.MatmulFlops(m, n, k, 1),
+		Bytes: 4 * float64(m*k+k*n+m*n),
+		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+			a := e.Uniform(1, -1, 1, m, k)
+			b := e.Uniform(2, -1, 1, k, n)
+			return func() *tensor.Tensor { return tensor.Matmul(a, b, false, false) }
+		},
+	}
+}
+
+func conv2dCase(n, cin, h, w, cout, k int) Case {
+	p := tensor.ConvParams{PadH: k / 2, PadW: k / 2}
+	return Case{
+		Op:    "conv2d",
+		Shape: fmt.Sprintf("%dx%dx%dx%d-%d-k%d", n, cin, h, w, cout, k),
+		Flops: tensor.Conv2dFlops(n, cin, h, w, cout, k, k, p),
+		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+			x := e.Uniform(1, -1, 1, n, cin, h, w)
+			wt := e.Uniform(2, -0.1, 0.1, cout, cin, k, k)
+			bias := e.Uniform(3, -0.1, 0.1, cout)
+			return func() *tensor.Tensor { return tensor.Conv2d(x, wt, bias, p) }
+		},
+	}
+}
+
+func groupNormCase(n, c, h, w, groups int) Case {
+	return Case{
+		Op:    "groupnorm",
+		Shape: fmt.Sprintf("%dx%dx%dx%d-g%d", n, c, h, w, groups),
+		Bytes: tensor.GroupNormBytes(n * c * h * w),
+		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+			x := e.Normal(1, 0, 1, n, c, h, w)
+			gamma := e.Full(1, c)
+			beta := e.Zeros(c)
+			return func() *tensor.Tensor { return tensor.GroupNorm(x, groups, gamma, beta, 1e-6) }
+		},
+	}
+}
+
+func softmaxCase(rows, cols int) Case {
+	return Case{
+		Op:    "softmax",
+		Shape: fmt.Sprintf("%dx%d", rows, cols),
+		Bytes: tensor.SoftmaxBytes(rows, cols),
+		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+			x := e.Normal(1, 0, 1, rows, cols)
+			return func() *tensor.Tensor { return tensor.Softmax(x, -1) }
+		},
+	}
+}
+
+func copyCase(floats int) Case {
+	return Case{
+		Op:    "copy",
+		Shape: fmt.Sprintf("%d", floats),
+		Bytes: 2 * 4 * float64(floats),
+		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+			x := e.Full(1, floats)
+			return func() *tensor.Tensor { return tensor.Clone(x) }
+		},
+	}
+}
