@@ -32,7 +32,7 @@ type gradCase struct {
 
 // Helpers that make each table entry one line.
 func shapes(s ...[]int) [][]int { return s }
-func sh(d ...int) []int        { return d }
+func sh(d ...int) []int         { return d }
 
 func unaryCase(name string, op tensor.UnaryOp, alpha float32, lo, hi float64, s []int) gradCase {
 	return gradCase{

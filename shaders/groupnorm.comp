@@ -57,6 +57,27 @@ void merge(inout uint na, inout float ma, inout float qa, uint nb, float mb, flo
 	na = n;
 }
 
+// y[k] from x[k] with the current channel's scale sc = rstd·gamma and
+// shift bb, then move to the element T further on: its channel ch advances
+// by stepC and its place in the channel's run, sp, by stepS with a carry
+// (no division per element), and gamma/beta are reloaded only when the
+// channel changes, and never past the segment's end.
+void apply(uint k, uint end, inout uint ch, inout uint sp, inout float sc, inout float bb, float K, float mu, float rstd, bool hasG, bool hasB) {
+	y[k] = ((x[k] - K) - mu) * sc + bb; // x - K is exact near K
+	sp += stepS;
+	ch += stepC;
+	bool moved = stepC != 0u;
+	if (sp >= S) {
+		sp -= S;
+		ch++;
+		moved = true;
+	}
+	if (moved && k + T < end) {
+		sc = rstd * (hasG ? gamma[ch] : 1.0);
+		bb = hasB ? beta[ch] : 0.0;
+	}
+}
+
 void main() {
 	uint lid = gl_LocalInvocationID.x;
 	uint lane = lid % T;
@@ -126,32 +147,24 @@ void main() {
 
 	bool hasG = (flags & HAS_GAMMA) != 0u;
 	bool hasB = (flags & HAS_BETA) != 0u;
-	uint c0 = (row % G) * CG;
-	if (S >= T) {
-		// Channel-major: gamma and beta once per channel run.
-		for (uint c = 0u; c < CG; c++) {
-			float sc = rstd * (hasG ? gamma[c0 + c] : 1.0);
-			float bb = hasB ? beta[c0 + c] : 0.0;
-			uint cb = base + c * S;
-			for (uint i = lane; i < S; i += T) {
-				y[cb + i] = ((x[cb + i] - K) - mu) * sc + bb;
-			}
-		}
-		return;
-	}
-	// Runs shorter than the stride: the channel of element `lane`, advanced
-	// by stepC/stepS per stride, with no division per element.
-	uint ch = c0 + lane / S;
+	uint ch = (row % G) * CG + lane / S;
 	uint sp = lane % S;
-	for (uint i = lane; i < M; i += T) {
-		float g = hasG ? gamma[ch] : 1.0;
-		float bb = hasB ? beta[ch] : 0.0;
-		y[base + i] = ((x[base + i] - K) - mu) * (rstd * g) + bb;
-		sp += stepS;
-		ch += stepC;
-		if (sp >= S) {
-			sp -= S;
-			ch++;
-		}
+	uint i = lane;
+	uint end = base + M;
+	float sc = 0.0, bb = 0.0;
+	if (i < M) {
+		sc = rstd * (hasG ? gamma[ch] : 1.0);
+		bb = hasB ? beta[ch] : 0.0;
+	}
+	// Unrolled by four like the first pass: llvmpipe ends a shader's loops
+	// after 65535 iterations in all, and the host picks T to stay below.
+	for (; i + 3u * T < M; i += 4u * T) {
+		apply(base + i, end, ch, sp, sc, bb, K, mu, rstd, hasG, hasB);
+		apply(base + i + T, end, ch, sp, sc, bb, K, mu, rstd, hasG, hasB);
+		apply(base + i + 2u * T, end, ch, sp, sc, bb, K, mu, rstd, hasG, hasB);
+		apply(base + i + 3u * T, end, ch, sp, sc, bb, K, mu, rstd, hasG, hasB);
+	}
+	for (; i < M; i += T) {
+		apply(base + i, end, ch, sp, sc, bb, K, mu, rstd, hasG, hasB);
 	}
 }

@@ -165,34 +165,53 @@ func normFailed(e *Engine, err error) (a, b, c *Tensor) {
 // CPU devices (Lavapipe runs a subgroup as one SIMD group and a barrier as
 // a coroutine switch across the workgroup): one invocation per segment, so
 // the kernel has no barrier at all, unless the segments are too few to give
-// every core a couple of SIMD groups; workgroups grow to a few subgroups
-// only while every core still gets several of them.
-func (e *Engine) normThreads(m, rows int) (wg, t int) {
+// every core a couple of SIMD groups, or a segment is too long for
+// llvmpipe's cap on loop iterations; workgroups grow to a few subgroups
+// only while every core still gets several of them. ok is false when even
+// the largest workgroup cannot stay under that cap.
+func (e *Engine) normThreads(m, rows int) (wg, t int, ok bool) {
 	info := e.dev.Info
 	limit := int(info.MaxInvocations)
 	if sh := int(info.MaxSharedMemory) / 12; sh < limit { // three shared words per invocation
 		limit = sh
 	}
-	limit = normFloorPow2(min(256, limit))
 	sg := normCeilPow2(max(1, int(info.SubgroupSize)))
 	if normForceThreads > 0 {
-		return normForceThreads, normForceThreads
+		return normForceThreads, normForceThreads, true
 	}
-	if info.Type == vk.TypeCPU {
+	if info.Type == vk.TypeCPU && !normGPUPolicy {
+		limit = normFloorPow2(limit)
 		cores := runtime.NumCPU()
 		t = 1
-		for t < limit && rows*t < 2*cores*sg && m >= 512*t {
+		for t < limit && (rows*t < 2*cores*sg && m >= 512*t || normLoopIters(m, t) > normLoopBudget) {
 			t *= 2
 		}
 		wg = min(max(t, sg), limit)
 		for 2*wg <= min(64, limit) && rows*t/(2*wg) >= 4*cores {
 			wg *= 2
 		}
-		return wg, t
+		return wg, t, normLoopIters(m, t) <= normLoopBudget
 	}
+	limit = normFloorPow2(min(256, limit))
 	t = normCeilPow2((m + 3) / 4)
 	t = max(t, min(normCeilPow2(m), sg))
-	return limit, min(t, limit)
+	return limit, min(t, limit), true
+}
+
+// normLoopBudget keeps groupnorm.comp under llvmpipe's limit of 65535 loop
+// iterations per invocation, summed over all its loops (past it, llvmpipe
+// silently leaves the loop).
+const normLoopBudget = 60000
+
+// normLoopIters bounds the loop iterations of groupnorm.comp for segments
+// of m elements and t invocations each: two passes unrolled by four, their
+// tails, the tree, and slack for loop exits.
+func normLoopIters(m, t int) int {
+	iters := 2*((m+4*t-1)/(4*t)) + 16
+	for s := t; s > 1; s >>= 1 {
+		iters++
+	}
+	return iters
 }
 
 // normForceThreads, when positive (a power of two), overrides both the
@@ -200,6 +219,10 @@ func (e *Engine) normThreads(m, rows int) (wg, t int) {
 // workgroup lets tests reach grids of more than 65535 workgroups with
 // small tensors.
 var normForceThreads int
+
+// normGPUPolicy makes CPU devices use the GPU choice of normThreads, so
+// tests on Lavapipe also cover the shared-memory tree.
+var normGPUPolicy bool
 
 func (e *Engine) norm(p normSeg) (y, mean, rstd *Tensor) {
 	x := p.x
@@ -209,6 +232,10 @@ func (e *Engine) norm(p normSeg) (y, mean, rstd *Tensor) {
 	if x.Numel() > math.MaxUint32-1 {
 		return normFailed(e, shapeErr(p.op, "%v exceeds the 32-bit element index", x.shape))
 	}
+	wg, t, ok := e.normThreads(p.m, p.rows)
+	if !ok && x.Numel() > 0 {
+		return normFailed(e, shapeErr(p.op, "segments of %d elements are too long for %s", p.m, e.dev.Info.Name))
+	}
 	y = e.alloc(Float32, x.shape)
 	if p.stats {
 		if !p.rms {
@@ -216,15 +243,14 @@ func (e *Engine) norm(p normSeg) (y, mean, rstd *Tensor) {
 		}
 		rstd = e.alloc(Float32, p.statShape)
 	}
-	for _, t := range []*Tensor{y, mean, rstd} {
-		if t != nil && t.err != nil {
-			return normFailed(e, t.err)
+	for _, o := range []*Tensor{y, mean, rstd} {
+		if o != nil && o.err != nil {
+			return normFailed(e, o.err)
 		}
 	}
 	if x.Numel() == 0 {
 		return y, mean, rstd
 	}
-	wg, t := e.normThreads(p.m, p.rows)
 	flags := uint32(0)
 	g, b := x, x // unused bindings still need a buffer; the flags keep them unread
 	if p.gamma != nil {

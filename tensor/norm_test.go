@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-ml/tessera/tensor/ref"
+	"github.com/tessera-ml/tessera/vk"
 )
 
 // normTol is the tolerance of every norm test, in the sense of ref.Close:
@@ -60,6 +61,20 @@ var normRanges = []struct {
 	lo, hi float64
 }{{"centred", -1, 1}, {"offset1000", 999, 1001}, {"wide", -50, 150}, {"constant", 3.25, 3.25}}
 
+// normPolicies runs f with the device's own launch choice and, on CPU
+// devices, again with the GPU one (several invocations per segment and a
+// shared-memory tree), so both kernels' paths are tested on Lavapipe.
+func normPolicies(t *testing.T, e *Engine, f func(t *testing.T)) {
+	t.Run("native", f)
+	if e.dev.Info.Type == vk.TypeCPU {
+		t.Run("gpu-policy", func(t *testing.T) {
+			normGPUPolicy = true
+			defer func() { normGPUPolicy = false }()
+			f(t)
+		})
+	}
+}
+
 func TestGroupNorm(t *testing.T) {
 	e := testEngine(t)
 	rng := rand.New(rand.NewSource(11))
@@ -80,38 +95,40 @@ func TestGroupNorm(t *testing.T) {
 		{[]int{7, 33, 1, 1}, 11},    // tiny groups, many per workgroup
 		{[]int{3, 130, 129, 1}, 65}, // runs that straddle strides
 	}
-	for _, tc := range cases {
-		c := tc.shape[1]
-		for _, dr := range normRanges {
-			for _, af := range normAffine {
-				t.Run(fmt.Sprintf("%v/g%d/%s/%s", tc.shape, tc.groups, dr.name, af.name), func(t *testing.T) {
-					x := normData(rng, dr.lo, dr.hi, tc.shape...)
-					var gamma, beta *ref.Tensor
-					var gg, gb *Tensor
-					if af.gamma {
-						gamma = randRef(rng, 0.5, 2, c)
-						gg = upload(e, gamma)
-					}
-					if af.bt {
-						beta = randRef(rng, -1, 1, c)
-						gb = upload(e, beta)
-					}
-					want := ref.GroupNorm(x, tc.groups, gamma, beta, normEps)
-					requireClose(t, GroupNorm(upload(e, x), tc.groups, gg, gb, normEps), want, normTol)
+	normPolicies(t, e, func(t *testing.T) {
+		for _, tc := range cases {
+			c := tc.shape[1]
+			for _, dr := range normRanges {
+				for _, af := range normAffine {
+					t.Run(fmt.Sprintf("%v/g%d/%s/%s", tc.shape, tc.groups, dr.name, af.name), func(t *testing.T) {
+						x := normData(rng, dr.lo, dr.hi, tc.shape...)
+						var gamma, beta *ref.Tensor
+						var gg, gb *Tensor
+						if af.gamma {
+							gamma = randRef(rng, 0.5, 2, c)
+							gg = upload(e, gamma)
+						}
+						if af.bt {
+							beta = randRef(rng, -1, 1, c)
+							gb = upload(e, beta)
+						}
+						want := ref.GroupNorm(x, tc.groups, gamma, beta, normEps)
+						requireClose(t, GroupNorm(upload(e, x), tc.groups, gg, gb, normEps), want, normTol)
 
-					y, mean, rstd := GroupNormStats(upload(e, x), tc.groups, gg, gb, normEps)
-					requireClose(t, y, want, normTol)
-					m := 0
-					if tc.shape[0] > 0 {
-						m = x.Numel() / (tc.shape[0] * tc.groups)
-					}
-					wm, wr := normRefStats(x, m, normEps, false, []int{tc.shape[0], tc.groups})
-					requireClose(t, mean, wm, normTol, "mean")
-					requireClose(t, rstd, wr, normTol, "rstd")
-				})
+						y, mean, rstd := GroupNormStats(upload(e, x), tc.groups, gg, gb, normEps)
+						requireClose(t, y, want, normTol)
+						m := 0
+						if tc.shape[0] > 0 {
+							m = x.Numel() / (tc.shape[0] * tc.groups)
+						}
+						wm, wr := normRefStats(x, m, normEps, false, []int{tc.shape[0], tc.groups})
+						requireClose(t, mean, wm, normTol, "mean")
+						requireClose(t, rstd, wr, normTol, "rstd")
+					})
+				}
 			}
 		}
-	}
+	})
 }
 
 // rowShapes: rows of 7, 33, 768 and 4097 (2-D and 3-D), a single row, rows
@@ -121,63 +138,96 @@ var rowShapes = [][]int{{5, 7}, {1001, 7}, {3, 33}, {2, 3, 33}, {4, 768}, {3, 5,
 func TestLayerNorm(t *testing.T) {
 	e := testEngine(t)
 	rng := rand.New(rand.NewSource(12))
-	for _, shape := range rowShapes {
-		d := shape[len(shape)-1]
-		for _, dr := range normRanges {
-			for _, af := range normAffine {
-				t.Run(fmt.Sprintf("%v/%s/%s", shape, dr.name, af.name), func(t *testing.T) {
-					x := normData(rng, dr.lo, dr.hi, shape...)
-					var gamma, beta *ref.Tensor
-					var gg, gb *Tensor
-					if af.gamma {
-						gamma = randRef(rng, 0.5, 2, d)
-						gg = upload(e, gamma)
-					}
-					if af.bt {
-						beta = randRef(rng, -1, 1, d)
-						gb = upload(e, beta)
-					}
-					want := ref.LayerNorm(x, gamma, beta, normEps)
-					requireClose(t, LayerNorm(upload(e, x), gg, gb, normEps), want, normTol)
+	normPolicies(t, e, func(t *testing.T) {
+		for _, shape := range rowShapes {
+			d := shape[len(shape)-1]
+			for _, dr := range normRanges {
+				for _, af := range normAffine {
+					t.Run(fmt.Sprintf("%v/%s/%s", shape, dr.name, af.name), func(t *testing.T) {
+						x := normData(rng, dr.lo, dr.hi, shape...)
+						var gamma, beta *ref.Tensor
+						var gg, gb *Tensor
+						if af.gamma {
+							gamma = randRef(rng, 0.5, 2, d)
+							gg = upload(e, gamma)
+						}
+						if af.bt {
+							beta = randRef(rng, -1, 1, d)
+							gb = upload(e, beta)
+						}
+						want := ref.LayerNorm(x, gamma, beta, normEps)
+						requireClose(t, LayerNorm(upload(e, x), gg, gb, normEps), want, normTol)
 
-					y, mean, rstd := LayerNormStats(upload(e, x), gg, gb, normEps)
-					requireClose(t, y, want, normTol)
-					rows := x.Numel() / d
-					wm, wr := normRefStats(x, d, normEps, false, []int{rows})
-					requireClose(t, mean, wm, normTol, "mean")
-					requireClose(t, rstd, wr, normTol, "rstd")
-				})
+						y, mean, rstd := LayerNormStats(upload(e, x), gg, gb, normEps)
+						requireClose(t, y, want, normTol)
+						rows := x.Numel() / d
+						wm, wr := normRefStats(x, d, normEps, false, []int{rows})
+						requireClose(t, mean, wm, normTol, "mean")
+						requireClose(t, rstd, wr, normTol, "rstd")
+					})
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestRMSNorm(t *testing.T) {
 	e := testEngine(t)
 	rng := rand.New(rand.NewSource(13))
-	for _, shape := range rowShapes {
-		d := shape[len(shape)-1]
-		for _, dr := range normRanges {
-			for _, withGamma := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%v/%s/gamma=%v", shape, dr.name, withGamma), func(t *testing.T) {
-					x := normData(rng, dr.lo, dr.hi, shape...)
-					var gamma *ref.Tensor
-					var gg *Tensor
-					if withGamma {
-						gamma = randRef(rng, 0.5, 2, d)
-						gg = upload(e, gamma)
-					}
-					want := ref.RMSNorm(x, gamma, normEps)
-					requireClose(t, RMSNorm(upload(e, x), gg, normEps), want, normTol)
+	normPolicies(t, e, func(t *testing.T) {
+		for _, shape := range rowShapes {
+			d := shape[len(shape)-1]
+			for _, dr := range normRanges {
+				for _, withGamma := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%v/%s/gamma=%v", shape, dr.name, withGamma), func(t *testing.T) {
+						x := normData(rng, dr.lo, dr.hi, shape...)
+						var gamma *ref.Tensor
+						var gg *Tensor
+						if withGamma {
+							gamma = randRef(rng, 0.5, 2, d)
+							gg = upload(e, gamma)
+						}
+						want := ref.RMSNorm(x, gamma, normEps)
+						requireClose(t, RMSNorm(upload(e, x), gg, normEps), want, normTol)
 
-					y, rstd := RMSNormStats(upload(e, x), gg, normEps)
-					requireClose(t, y, want, normTol)
-					_, wr := normRefStats(x, d, normEps, true, []int{x.Numel() / d})
-					requireClose(t, rstd, wr, normTol, "rstd")
-				})
+						y, rstd := RMSNormStats(upload(e, x), gg, normEps)
+						requireClose(t, y, want, normTol)
+						_, wr := normRefStats(x, d, normEps, true, []int{x.Numel() / d})
+						requireClose(t, rstd, wr, normTol, "rstd")
+					})
+				}
 			}
 		}
-	}
+	})
+}
+
+// Segments long enough that one invocation per segment would pass
+// llvmpipe's cap of 65535 loop iterations (it then silently stops looping);
+// on other devices, just long segments with many rows.
+func TestNormLongSegments(t *testing.T) {
+	e := testEngine(t)
+	rng := rand.New(rand.NewSource(15))
+	normPolicies(t, e, func(t *testing.T) {
+		t.Run("layernorm", func(t *testing.T) {
+			x := normData(rng, 999, 1001, 40, 150001)
+			gamma, beta := randRef(rng, 0.5, 2, 150001), randRef(rng, -1, 1, 150001)
+			y, mean, rstd := LayerNormStats(upload(e, x), upload(e, gamma), upload(e, beta), normEps)
+			requireClose(t, y, ref.LayerNorm(x, gamma, beta, normEps), normTol)
+			wm, wr := normRefStats(x, 150001, normEps, false, []int{40})
+			requireClose(t, mean, wm, normTol, "mean")
+			requireClose(t, rstd, wr, normTol, "rstd")
+		})
+		t.Run("rmsnorm", func(t *testing.T) {
+			x := normData(rng, -2, 1, 40, 150001)
+			requireClose(t, RMSNorm(upload(e, x), nil, normEps), ref.RMSNorm(x, nil, normEps), normTol)
+		})
+		t.Run("groupnorm", func(t *testing.T) {
+			x := normData(rng, -1, 3, 33, 4, 35001)
+			gamma, beta := randRef(rng, 0.5, 2, 4), randRef(rng, -1, 1, 4)
+			requireClose(t, GroupNorm(upload(e, x), 1, upload(e, gamma), upload(e, beta), normEps),
+				ref.GroupNorm(x, 1, gamma, beta, normEps), normTol)
+		})
+	})
 }
 
 // Bad shapes are sticky ErrShape errors, never panics, for every variant;

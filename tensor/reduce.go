@@ -1,8 +1,6 @@
 package tensor
 
 import (
-	"os"
-	"strconv"
 	"math"
 	"math/bits"
 
@@ -47,6 +45,11 @@ const (
 	// huge line does not run on one workgroup.
 	softmaxSplitGroups = 32
 	softmaxSplitN      = 1 << 16
+	// applyPerLane is how many units each lane of softmax_apply writes.
+	applyPerLane = 16
+	// maxCacheUnits bounds K, the softmax kernel's register cache per lane
+	// (floats or vec4s): llvmpipe's compile time explodes beyond 128 vec4s.
+	maxCacheUnits = 128
 )
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -76,9 +79,9 @@ type lineTuning struct {
 // lanes per line, 32 cached floats per lane). On a CPU device (llvmpipe)
 // every barrier switches coroutines of SIMD groups and every buffer access
 // is a per-lane loop, so a line gets few SIMD groups and each lane caches
-// a long stretch of its row (measured on Lavapipe: softmax of 4096-wide
-// rows takes 58 CPU-ms with one 8-lane group per row and 512 cached floats
-// per lane, 86 with 64 lanes and 64 floats, 168 with 256 lanes).
+// a long stretch of its row (measured on Lavapipe, softmax of 4096×4096:
+// 58 CPU-ms with one 8-lane group per row caching 512 floats per lane, 86
+// with 64 lanes caching 64, 102 with 256 lanes caching 16).
 func (e *Engine) tuning() lineTuning {
 	info := e.dev.Info
 	t := lineTuning{maxWG: 256, reduceTY: 256, softmaxTY: 256, softmaxK: 32}
@@ -89,9 +92,6 @@ func (e *Engine) tuning() lineTuning {
 		sg := pow2Floor(max(1, int(info.SubgroupSize)))
 		t.reduceTY, t.softmaxTY, t.softmaxK = 4*sg, sg, 512
 	}
-	t.reduceTY = tmpEnv("TMP_RTY", t.reduceTY)
-	t.softmaxTY = tmpEnv("TMP_STY", t.softmaxTY)
-	t.softmaxK = tmpEnv("TMP_K", t.softmaxK)
 	t.reduceTY = min(t.reduceTY, t.maxWG)
 	t.softmaxTY = min(t.softmaxTY, t.maxWG)
 	return t
@@ -111,7 +111,7 @@ func (e *Engine) geom(lines, n, inner, per, maxTY int) lineGeom {
 	g := lineGeom{tx: 1, layout: 0}
 	if inner > 1 {
 		g.layout = 1
-		g.tx = min(tmpEnv("TMP_TX", maxWG), pow2Ceil(inner))
+		g.tx = min(maxWG, pow2Ceil(inner))
 	}
 	g.ty = clampInt(pow2Ceil(ceilDiv(n, per)), 1, min(maxTY, maxWG/g.tx))
 	if g.tx*g.ty < minWG {
@@ -124,8 +124,10 @@ func (e *Engine) geom(lines, n, inner, per, maxTY int) lineGeom {
 func (g lineGeom) wg() int { return g.tx * g.ty }
 
 // reduceRecord records the dispatches that reduce the lines of x into y:
-// final values, or with states (max, sum of exp) pairs for softmaxApply.
-func (e *Engine) reduceRecord(op reduceOp, x *Tensor, lines, n, inner int, y *Tensor, states bool) {
+// final values, or with states the (a, b) state pairs (for LSE: max, sum
+// of exp) that softmax_apply reads. It fails only if a temporary does not
+// fit in memory.
+func (e *Engine) reduceRecord(op reduceOp, x *Tensor, lines, n, inner int, y *Tensor, states bool) error {
 	// Contiguous rows of a multiple of 4 are read as vec4: fewer, wider
 	// loads (llvmpipe pays per load instruction, GPUs like 16-byte loads).
 	vec := 1
@@ -133,7 +135,8 @@ func (e *Engine) reduceRecord(op reduceOp, x *Tensor, lines, n, inner int, y *Te
 		vec = 4
 	}
 	units := n / vec
-	g := e.geom(lines, units, inner, minPerLane, e.tuning().reduceTY)
+	maxTY := e.tuning().reduceTY
+	g := e.geom(lines, units, inner, minPerLane, maxTY)
 	lineGroups := ceilDiv(lines, g.tx)
 	splits := 1
 	if units > g.ty*minPerLane*2 {
@@ -162,26 +165,27 @@ func (e *Engine) reduceRecord(op reduceOp, x *Tensor, lines, n, inner int, y *Te
 		e.run(reduceKernel, []uint32{u32(g.wg()), u32(g.ty), uint32(op), u32(g.layout), 0, flag(states), treeRadix, u32(vec)},
 			e.dev.Groups1D(lineGroups, 1), []uint32{u32(lines), u32(n), u32(inner), 1, u32(n), count},
 			vk.Work{Flops: flops, Bytes: 4*float64(lines)*float64(n) + 4*float64(lines)}, in(x), out(y))
-		return
+		return nil
 	}
 	part := e.alloc(Int32, []int{2 * lines * splits})
 	if part.err != nil {
-		return
+		return part.err
 	}
 	e.run(reduceKernel, []uint32{u32(g.wg()), u32(g.ty), uint32(op), u32(g.layout), 0, 1, treeRadix, u32(vec)},
 		e.dev.Groups1D(lineGroups*splits, 1), []uint32{u32(lines), u32(n), u32(inner), u32(splits), u32(chunk), count},
 		vk.Work{Flops: flops, Bytes: 4*float64(lines)*float64(n) + 8*float64(lines*splits)}, in(x), out(part))
-	g2 := e.geom(lines, splits, 1, minPerLane, e.tuning().reduceTY)
+	g2 := e.geom(lines, splits, 1, minPerLane, maxTY)
 	e.run(reduceKernel, []uint32{u32(g2.wg()), u32(g2.ty), uint32(op), 0, 1, flag(states), treeRadix, 1},
 		e.dev.Groups1D(ceilDiv(lines, g2.tx), 1), []uint32{u32(lines), u32(splits), 1, 1, u32(splits), count},
 		vk.Work{Flops: float64(lines * splits), Bytes: 8*float64(lines*splits) + 4*float64(lines)}, in(part), out(y))
 	part.Release()
+	return nil
 }
 
 var reduceNames = [...]string{"Sum", "Mean", "Max", "LogSumExp", "Argmax"}
 
-// reduce reduces x's lines (lines·n elements, stride inner) to a tensor of
-// the given shape, name being the public op for errors.
+// reduce is op along axis of x (every element when all), name being the
+// public op for errors.
 func reduce(name string, op reduceOp, x *Tensor, all bool, axis int) *Tensor {
 	e, err := inputs(name, x)
 	if err != nil {
@@ -225,7 +229,10 @@ func reduce(name string, op reduceOp, x *Tensor, all bool, axis int) *Tensor {
 		e.dev.Fill(y.st.r, math.Float32bits(float32(fill)))
 		return y
 	}
-	e.reduceRecord(op, x, lines, n, inner, y, false)
+	if err := e.reduceRecord(op, x, lines, n, inner, y, false); err != nil {
+		y.Release()
+		return e.failed(err)
+	}
 	return y
 }
 
@@ -271,12 +278,17 @@ func LogSumExpAll(x *Tensor) *Tensor { return reduce("LogSumExpAll", redLSE, x, 
 func ArgmaxAll(x *Tensor) *Tensor { return reduce("ArgmaxAll", redArgmax, x, true, 0) }
 
 // Softmax returns exp(x - max)/sum(exp(x - max)) along axis, with x's
-// shape. A row of -inf, or one holding +inf or NaN, is NaN, as in torch.
+// shape: stable for any finite input. A line of -inf, or one holding +inf
+// or NaN, is NaN, as in torch; an empty x gives an empty result.
 func Softmax(x *Tensor, axis int) *Tensor { return softmax("Softmax", x, axis, false) }
 
-// LogSoftmax returns x - logsumexp(x) along axis, with x's shape.
+// LogSoftmax returns (x - max) - log(sum(exp(x - max))) along axis, with
+// x's shape; special values follow the float64 twin (x - logsumexp(x)).
 func LogSoftmax(x *Tensor, axis int) *Tensor { return softmax("LogSoftmax", x, axis, true) }
 
+// softmax records Softmax or (log) LogSoftmax. Lines that fit a
+// workgroup's registers take one read and one write; longer ones two
+// reads; a few huge lines go through split reductions plus softmax_apply.
 func softmax(name string, x *Tensor, axis int, log bool) *Tensor {
 	e, err := inputs(name, x)
 	if err != nil {
@@ -306,18 +318,24 @@ func softmax(name string, x *Tensor, axis int, log bool) *Tensor {
 	}
 	units := n / vec
 	tu := e.tuning()
-	kmax := max(1, tu.softmaxK/vec) // in units
+	kmax := clampInt(tu.softmaxK/vec, 1, maxCacheUnits) // in units
 	g := e.geom(lines, units, inner, kmax, tu.softmaxTY)
 	if n >= softmaxSplitN && ceilDiv(lines, g.tx) < softmaxSplitGroups {
 		// Few, huge lines: (max, sum) states from split workgroups, then a
 		// write pass spread over the whole grid.
 		st := e.alloc(Int32, []int{2 * lines})
-		if st.err != nil {
-			return y
+		if st.err == nil {
+			err = e.reduceRecord(redLSE, x, lines, n, inner, st, true)
+		} else {
+			err = st.err
 		}
-		e.reduceRecord(redLSE, x, lines, n, inner, st, true)
+		if err != nil {
+			st.Release()
+			y.Release()
+			return e.failed(err)
+		}
 		wg := tu.maxWG
-		chunk := wg * 16 * vec
+		chunk := wg * applyPerLane * vec
 		chunks := ceilDiv(n, chunk)
 		e.run(softmaxApplyKernel, []uint32{u32(wg), logFlag, u32(vec)}, e.dev.Groups1D(lines*chunks, 1),
 			[]uint32{u32(lines), u32(n), u32(inner), u32(chunks), u32(chunk)},
@@ -338,10 +356,3 @@ func softmax(name string, x *Tensor, axis int, log bool) *Tensor {
 // SoftmaxBytes is the memory traffic of a softmax over rows×cols float32
 // values: one read and one write of each, the figure GB/s reports use.
 func SoftmaxBytes(rows, cols int) float64 { return 2 * 4 * float64(rows) * float64(cols) }
-
-func tmpEnv(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}

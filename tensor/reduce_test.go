@@ -69,7 +69,7 @@ func tolFor(name string, tol float64, x *ref.Tensor, axis int, all bool, want *r
 
 // reduceShapes are odd shapes: rows shorter and longer than a workgroup,
 // unit axes, and empty axes.
-var reduceShapes = [][]int{{7}, {3, 5}, {2, 3, 65}, {4, 1, 129}, {5, 4097}, {0}, {3, 0, 2}, {2, 0}}
+var reduceShapes = [][]int{{7}, {3, 5}, {2, 3, 65}, {4, 1, 129}, {5, 4097}, {3, 1023}, {6, 20}, {2, 4096}, {0}, {3, 0, 2}, {2, 0}}
 
 // axisFuncs pairs every axis reduction with its twin.
 var axisFuncs = []struct {
@@ -317,24 +317,26 @@ func TestReduceSpecialValues(t *testing.T) {
 		{-80, 80, 79.5, -79.5, 80},
 		{3, 3, 3, 3, 3},
 	}
-	// Long rows too: the specials land in different lanes and splits.
-	const long = 70001
-	var data []float64
-	for _, r := range rows {
-		data = append(data, r...)
-	}
-	x := ref.FromSlice([]int{len(rows), 5}, data)
-	longRows := ref.New(len(rows), long)
-	for i, r := range rows {
-		for k := range long {
-			longRows.Data[i*long+k] = r[k%5]
+	// Longer rows too, so the specials land in different lanes, vec4s and
+	// splits, on every softmax path: 20 and 4096 (vec4, register cache),
+	// 1023 (scalar cache), 4097 (two reads), 70001 (split reductions).
+	tile := func(long int) *ref.Tensor {
+		r := ref.New(len(rows), long)
+		for i, row := range rows {
+			for k := range long {
+				r.Data[i*long+k] = row[k%5]
+			}
+			// Move the first special value far from index 0.
+			r.Data[i*long+long-1], r.Data[i*long] = r.Data[i*long], r.Data[i*long+long-1]
 		}
-		// Make the special values' first index land far from 0.
-		longRows.Data[i*long+long-1], longRows.Data[i*long] = longRows.Data[i*long], longRows.Data[i*long+long-1]
+		return r
 	}
-	for _, xr := range []*ref.Tensor{x, longRows, ref.Permute(x, 1, 0)} {
+	x := tile(5)
+	const long = 70001
+	longRows := tile(long)
+	for _, xr := range []*ref.Tensor{x, tile(20), tile(1023), tile(4096), tile(4097), longRows, ref.Permute(x, 1, 0), ref.Permute(tile(20), 1, 0)} {
 		axis := -1
-		if xr.Shape[0] == 5 {
+		if xr.Shape[1] == len(rows) {
 			axis = 0
 		}
 		for _, f := range axisFuncs {
@@ -471,30 +473,4 @@ func plainSum(x *ref.Tensor, axis int, mean bool) *ref.Tensor {
 		}
 	}
 	return out
-}
-
-func TestTmpErrReport(t *testing.T) {
-	e := testEngine(t)
-	rng := rand.New(rand.NewSource(99))
-	rel := func(got *Tensor, want *ref.Tensor) float64 {
-		v, err := got.Float32()
-		require.NoError(t, err)
-		return ref.RelErr(v, want)
-	}
-	x := randRef(rng, 0, 1, 1000003)
-	g := upload(e, x)
-	t.Logf("SumAll pos 1e6: %.3g", rel(SumAll(g), ref.SumAll(x)))
-	t.Logf("MeanAll pos 1e6: %.3g", rel(MeanAll(g), ref.MeanAll(x)))
-	x2 := randRef(rng, -80, 80, 1000003)
-	t.Logf("LSEAll ±80 1e6: %.3g", rel(LogSumExpAll(upload(e, x2)), ref.LogSumExpAll(x2)))
-	x3 := randRef(rng, 0, 1, 5, 4097)
-	t.Logf("Sum rows 4097 pos: %.3g", rel(Sum(upload(e, x3), -1), ref.Sum(x3, -1)))
-	x4 := randRef(rng, -80, 80, 64, 4096)
-	t.Logf("Softmax 4096 ±80: %.3g", rel(Softmax(upload(e, x4), -1), ref.Softmax(x4, -1)))
-	t.Logf("LogSoftmax 4096 ±80: %.3g", rel(LogSoftmax(upload(e, x4), -1), ref.LogSoftmax(x4, -1)))
-	t.Logf("LSE 4096 ±80: %.3g", rel(LogSumExp(upload(e, x4), -1), ref.LogSumExp(x4, -1)))
-	x5 := randRef(rng, -8, 8, 64, 4096)
-	t.Logf("Softmax 4096 ±8: %.3g", rel(Softmax(upload(e, x5), -1), ref.Softmax(x5, -1)))
-	x6 := randRef(rng, 0, 1, 1000003, 3)
-	t.Logf("Sum axis0 1e6x3 pos: %.3g", rel(Sum(upload(e, x6), 0), ref.Sum(x6, 0)))
 }

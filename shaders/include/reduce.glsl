@@ -4,7 +4,6 @@
 #define TESSERA_REDUCE
 
 // Macros: GLSL does not fold uintBitsToFloat in a const initializer.
-#define POS_INF uintBitsToFloat(0x7f800000u)
 #define NEG_INF uintBitsToFloat(0xff800000u)
 #define QNAN uintBitsToFloat(0x7fc00000u)
 
