@@ -1,12 +1,34 @@
 #version 450
 // matmul_cpu.comp: c = a @ b for CPU Vulkan drivers (Lavapipe/llvmpipe).
+//
+// llvmpipe runs a subgroup as one SIMD vector, but a storage-buffer load of
+// per-invocation addresses becomes a scalar loop over the lanes with a
+// bounds check per component: loads, not arithmetic, bound a matmul. So the
+// kernel maximises the arithmetic per loaded vector:
+// - a workgroup is one subgroup (no shared memory: CPU caches do that job,
+//   and llvmpipe's shared memory costs the same per-lane loops, plus
+//   barriers);
+// - it computes TR rows x (SG * TQ * 4) columns; each lane keeps TR x TQ
+//   vec4 accumulators (they spill to the stack, which is cheap next to a
+//   load);
+// - b arrives as vec4 loads, each lane 4 consecutive columns (or, for a
+//   transposed b, 4 consecutive k of its column, transposed in registers);
+// - a arrives as vec4 loads too, each lane holding 4 values of one row (4 k,
+//   or for a transposed a 4 rows of one k), and every value is broadcast
+//   to the subgroup with a constant-index shuffle (a single vpermps) as
+//   the k loop needs it: 32 broadcast operands per load;
+// - k advances 4 at a time, and each accumulator is updated once per step
+//   (a loop-carried write is a masked blend and store in llvmpipe).
+// Rows and columns past the edges are clamped on load and skipped on store.
+// VEC says the contiguous dimension of every operand is a multiple of 4, so
+// vec4 loads are aligned; otherwise each vec4 is four clamped scalar loads.
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint TR = 32; // rows per workgroup
-layout(constant_id = 2) const uint TQ = 1;  // vec4 column groups per lane
+layout(constant_id = 1) const uint TR = 64; // rows per workgroup
+layout(constant_id = 2) const uint TQ = 2;  // vec4 column groups per lane
 layout(constant_id = 3) const bool TA = false;
 layout(constant_id = 4) const bool TB = false;
 layout(constant_id = 5) const bool VEC = true; // vec4 loads are aligned
@@ -21,15 +43,16 @@ layout(push_constant) uniform P {
 	uint M, N, K;
 	uint sa, sb, sc; // batch strides in elements (0: broadcast)
 	uint z0;         // first batch of this dispatch
+	uint tm, tn;     // row and column tiles
+	uint gm;         // row tiles per group: tiles are walked group by group
 };
 
 const uint SG = gl_WorkGroupSize.x;
-// A loads per 4 k-steps: rows/SG of them along k, or rows/(4 SG) along m.
-const uint NA = TA ? (TR + 4 * SG - 1) / (4 * SG) * 4 : TR / SG;
+// a loads per 4 k: one per SG rows (4 k each), or 4 per 4 SG rows (TA).
+const uint NA = TA ? (TR + 4 * SG - 1) / (4 * SG) * 4 : (TR + SG - 1) / SG;
 
-// Four consecutive elements of a row starting at column j; without VEC the
-// columns are clamped to lim (vec4 rows never straddle it: lim + 1 and j
-// are multiples of 4 there).
+// Elements j..j+3 of the row at o; without VEC each column is clamped to
+// lim (with VEC, j and lim + 1 are multiples of 4).
 vec4 lda(uint o, uint j, uint lim) {
 	if (VEC) {
 		return a4[(o + j) / 4];
@@ -46,12 +69,20 @@ vec4 ldb(uint o, uint j, uint lim) {
 void main() {
 	uint lane = gl_LocalInvocationID.x;
 	uint z = gl_WorkGroupID.z + z0;
-	uint i0 = gl_WorkGroupID.x * TR;
-	uint j0 = gl_WorkGroupID.y * SG * TQ * 4;
+	// Walk the tiles in groups of gm row tiles, all columns of a group
+	// before the next, so neighbouring workgroups share A and B panels.
+	uint t = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+	if (t >= tm * tn) {
+		return;
+	}
+	uint group = t / (gm * tn), inner = t % (gm * tn);
+	uint rows = min(gm, tm - group * gm);
+	uint i0 = (group * gm + inner % rows) * TR;
+	uint j0 = inner / rows * SG * TQ * 4;
 	uint abase = z * sa, bbase = z * sb;
 
-	// Offsets of this lane's A loads at k = 0, rows/columns clamped into
-	// range: edge lanes load duplicates whose results are not stored.
+	// This lane's load offsets, rows and columns clamped into range: edge
+	// lanes load duplicates whose results are never stored.
 	uint aoff[NA], acol[NA];
 	if (TA) {
 		// a is [K, M]: lane holds 4 consecutive rows of one k.
@@ -93,13 +124,13 @@ void main() {
 	for (uint k0 = 0; k0 < kfull; k0 += 4) {
 		vec4 va[NA];
 		[[unroll]] for (uint g = 0; g < NA; g++) {
-			va[g] = TA ? lda(aoff[g] + k0 * M, acol[g], M - 1) : lda(aoff[g], k0, K);
+			va[g] = TA ? lda(aoff[g] + k0 * M, acol[g], M - 1) : lda(aoff[g], k0, K - 1);
 		}
 		vec4 vb[4][TQ];
 		if (TB) {
 			[[unroll]] for (uint q = 0; q < TQ; q++) {
-				vec4 x = ldb(boff[4 * q], k0, K), y = ldb(boff[4 * q + 1], k0, K);
-				vec4 u = ldb(boff[4 * q + 2], k0, K), w = ldb(boff[4 * q + 3], k0, K);
+				vec4 x = ldb(boff[4 * q], k0, K - 1), y = ldb(boff[4 * q + 1], k0, K - 1);
+				vec4 u = ldb(boff[4 * q + 2], k0, K - 1), w = ldb(boff[4 * q + 3], k0, K - 1);
 				vb[0][q] = vec4(x[0], y[0], u[0], w[0]);
 				vb[1][q] = vec4(x[1], y[1], u[1], w[1]);
 				vb[2][q] = vec4(x[2], y[2], u[2], w[2]);
@@ -113,22 +144,17 @@ void main() {
 			}
 		}
 		[[unroll]] for (uint r = 0; r < TR; r++) {
-			float x0, x1, x2, x3;
-			if (TA) {
-				uint g = (r / (4 * SG)) * 4, l = (r % (4 * SG)) / 4, e = r % 4;
-				x0 = subgroupShuffle(va[g][e], l);
-				x1 = subgroupShuffle(va[g + 1][e], l);
-				x2 = subgroupShuffle(va[g + 2][e], l);
-				x3 = subgroupShuffle(va[g + 3][e], l);
-			} else {
-				uint g = r / SG, l = r % SG;
-				x0 = subgroupShuffle(va[g][0], l);
-				x1 = subgroupShuffle(va[g][1], l);
-				x2 = subgroupShuffle(va[g][2], l);
-				x3 = subgroupShuffle(va[g][3], l);
+			float x[4];
+			[[unroll]] for (uint t = 0; t < 4; t++) {
+				if (TA) {
+					uint g = (r / (4 * SG)) * 4 + t;
+					x[t] = subgroupShuffle(va[g][r % 4], (r % (4 * SG)) / 4);
+				} else {
+					x[t] = subgroupShuffle(va[r / SG][t], r % SG);
+				}
 			}
 			[[unroll]] for (uint q = 0; q < TQ; q++) {
-				acc[r][q] += x0 * vb[0][q] + x1 * vb[1][q] + x2 * vb[2][q] + x3 * vb[3][q];
+				acc[r][q] += x[0] * vb[0][q] + x[1] * vb[1][q] + x[2] * vb[2][q] + x[3] * vb[3][q];
 			}
 		}
 	}
@@ -158,6 +184,7 @@ void main() {
 		}
 		[[unroll]] for (uint q = 0; q < TQ; q++) {
 			if (TB) {
+				// This lane's columns are SG apart.
 				[[unroll]] for (uint e = 0; e < 4; e++) {
 					uint j = j0 + lane + (4 * q + e) * SG;
 					if (j < N) {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-ml/tessera/tensor/ref"
+	"github.com/tessera-ml/tessera/vk"
 )
 
 // matmulTol is the tolerance of every matmul comparison: 1e-5 relative to
@@ -16,15 +17,32 @@ import (
 // products of values in [-1, 1).
 const matmulTol = 1e-5
 
-// operand returns the stored shape of a matmul operand: [batch..., r, c],
+// matmulOperand returns the stored shape of a matmul operand: [batch..., r, c],
 // or [batch..., c, r] when trans.
-func operand(batch []int, r, c int, trans bool) []int {
+func matmulOperand(batch []int, r, c int, trans bool) []int {
 	if trans {
 		r, c = c, r
 	}
 	return append(append([]int(nil), batch...), r, c)
 }
 
+// matmulKernels runs f once per matmul kernel the device can run: the GPU
+// kernel always (forced on CPU devices), and the CPU kernel on CPU devices.
+func matmulKernels(t *testing.T, e *Engine, f func(t *testing.T)) {
+	kernels := []string{"gpu"}
+	if e.Device().Info.Type == vk.TypeCPU {
+		kernels = append(kernels, "cpu")
+	}
+	for _, k := range kernels {
+		t.Run("kernel="+k, func(t *testing.T) {
+			matmulUseGPUKernel = k == "gpu"
+			defer func() { matmulUseGPUKernel = false }()
+			f(t)
+		})
+	}
+}
+
+// TestMatmul compares both kernels with ref.Matmul; cases are named MxNxK.
 func TestMatmul(t *testing.T) {
 	e := testEngine(t)
 	rng := rand.New(rand.NewSource(3))
@@ -47,16 +65,51 @@ func TestMatmul(t *testing.T) {
 		{"m0", nil, nil, 0, 7, 5},
 		{"n0", []int{3}, nil, 4, 0, 5},
 		{"batch0", []int{0}, []int{0}, 4, 3, 5},
+		// Multiples of 4 take the vec4 load paths.
+		{"aligned", nil, nil, 36, 44, 20},
+		{"aligned-batched", []int{2}, nil, 12, 8, 28},
+		{"aligned-k-tail", nil, []int{3}, 20, 12, 7},
+		// Several full tiles of every kernel configuration, plus edges.
 		{"300x511x257", nil, nil, 300, 511, 257},
+		{"260x136x132", nil, nil, 260, 136, 132},
 	}
-	for _, tc := range cases {
-		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-			t.Run(fmt.Sprintf("%s/tA=%v/tB=%v", tc.name, tr[0], tr[1]), func(t *testing.T) {
-				a := randRef(rng, -1, 1, operand(tc.batchA, tc.m, tc.k, tr[0])...)
-				b := randRef(rng, -1, 1, operand(tc.batchB, tc.k, tc.n, tr[1])...)
-				requireClose(t, Matmul(upload(e, a), upload(e, b), tr[0], tr[1]), ref.Matmul(a, b, tr[0], tr[1]), matmulTol)
-			})
+	matmulKernels(t, e, func(t *testing.T) {
+		for _, tc := range cases {
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				t.Run(fmt.Sprintf("%s/tA=%v/tB=%v", tc.name, tr[0], tr[1]), func(t *testing.T) {
+					a := randRef(rng, -1, 1, matmulOperand(tc.batchA, tc.m, tc.k, tr[0])...)
+					b := randRef(rng, -1, 1, matmulOperand(tc.batchB, tc.k, tc.n, tr[1])...)
+					requireClose(t, Matmul(upload(e, a), upload(e, b), tr[0], tr[1]), ref.Matmul(a, b, tr[0], tr[1]), matmulTol)
+				})
+			}
 		}
+	})
+}
+
+// TestMatmulGPUBigTiles covers the GPU kernel's 128x128 tiles, used for
+// products of at least 2^21 outputs.
+func TestMatmulGPUBigTiles(t *testing.T) {
+	e := testEngine(t)
+	rng := rand.New(rand.NewSource(4))
+	matmulUseGPUKernel = true
+	defer func() { matmulUseGPUKernel = false }()
+	for _, tr := range [][2]bool{{false, false}, {true, true}} {
+		a := randRef(rng, -1, 1, matmulOperand([]int{2}, 1030, 17, tr[0])...)
+		b := randRef(rng, -1, 1, matmulOperand(nil, 17, 1100, tr[1])...)
+		requireClose(t, Matmul(upload(e, a), upload(e, b), tr[0], tr[1]), ref.Matmul(a, b, tr[0], tr[1]), matmulTol)
+	}
+}
+
+// TestMatmulBatchChunks has more batches than one dispatch may have
+// workgroups in z. It runs the device's own kernel only: the GPU kernel's
+// 64-invocation workgroups take long on Lavapipe.
+func TestMatmulBatchChunks(t *testing.T) {
+	e := testEngine(t)
+	rng := rand.New(rand.NewSource(5))
+	for _, tr := range [][2]bool{{false, false}, {true, true}} {
+		a := randRef(rng, -1, 1, matmulOperand([]int{65537}, 1, 2, tr[0])...)
+		b := randRef(rng, -1, 1, matmulOperand(nil, 2, 3, tr[1])...)
+		requireClose(t, Matmul(upload(e, a), upload(e, b), tr[0], tr[1]), ref.Matmul(a, b, tr[0], tr[1]), matmulTol)
 	}
 }
 

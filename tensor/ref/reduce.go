@@ -42,6 +42,11 @@ func sum(vals []float64) float64 {
 		}
 		s = t
 	}
+	if math.IsInf(s, 0) || math.IsNaN(s) {
+		// The correction term is inf − inf = NaN here; the plain sum is
+		// what IEEE (and torch) give.
+		return s
+	}
 	return s + c
 }
 

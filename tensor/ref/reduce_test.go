@@ -114,3 +114,11 @@ func TestSumIsCompensated(t *testing.T) {
 	x := FromSlice([]int{4}, []float64{1e16, 1, 1, -1e16})
 	assert.Equal(t, 2.0, SumAll(x).Data[0])
 }
+
+func TestSumWithInfinities(t *testing.T) {
+	x := FromSlice([]int{4}, []float64{1, math.Inf(1), 2, 3})
+	assert.True(t, math.IsInf(SumAll(x).Data[0], 1))
+	assert.True(t, math.IsInf(MeanAll(x).Data[0], 1))
+	y := FromSlice([]int{2}, []float64{math.Inf(1), math.Inf(-1)})
+	assert.True(t, math.IsNaN(SumAll(y).Data[0]))
+}
