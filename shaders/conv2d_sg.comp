@@ -6,9 +6,11 @@
 // registers. Input rows are loaded lane-distributed (lane l fetches element
 // l of an 8-wide piece, so one gather brings 8 useful values) and spread to
 // all lanes with constant-index shuffles, which are cheap there; each value
-// then serves every (ky, kx) and channel that uses it. Kernel size, stride
-// and dilation are specialization constants, so the window is unrolled and
-// its indexing folds to constants. No shared memory, no barriers.
+// then serves every (ky, kx) and channel that uses it. CI input channels
+// per step give each accumulator CI·KH·KW FMAs between its spill load and
+// store (more than one for 1×1 kernels). Kernel size, stride and dilation
+// are specialization constants, so the window is unrolled and its indexing
+// folds to constants. No shared memory, no barriers.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
@@ -17,16 +19,20 @@
 layout(local_size_x_id = 0) in;                   // one subgroup, a multiple of 8 lanes
 layout(constant_id = 1) const int KH = 3;
 layout(constant_id = 2) const int KW = 3;
-layout(constant_id = 3) const int SD = 0x01010101; // strideH | strideW<<8 | dilH<<16 | dilW<<24
+// Packed geometry: strideH | strideW<<6 | dilH<<12 | dilW<<18 | vec4 stores<<24.
+layout(constant_id = 3) const int SD = 0x41041;
 layout(constant_id = 4) const int ROWS = 8;       // output rows per invocation
 layout(constant_id = 5) const int COLS = 16;      // output columns per invocation
 layout(constant_id = 6) const int CV = 2;         // channel vectors per invocation
 layout(constant_id = 7) const int CI = 1;         // input channels per step
 
-const int SH = SD & 0xff;
-const int SW = (SD >> 8) & 0xff;
-const int DH = (SD >> 16) & 0xff;
-const int DW = (SD >> 24) & 0xff;
+const int SH = SD & 63;
+const int SW = (SD >> 6) & 63;
+const int DH = (SD >> 12) & 63;
+const int DW = (SD >> 18) & 63;
+// Whole aligned quads of output columns (Wo and COLS multiples of 4): stored
+// as vec4s, a quarter of the per-lane store loops.
+const bool VST = ((SD >> 24) & 1) != 0;
 const int SEGW = (COLS - 1) * SW + (KW - 1) * DW + 1; // input columns a tile row spans
 const int NSEG = (SEGW + 7) / 8;                      // 8-wide pieces per input row
 const int NROW = (ROWS - 1) * SH + (KH - 1) * DH + 1; // input rows a tile spans
@@ -36,6 +42,7 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer Wt { float w[]; };
 layout(std430, binding = 2) readonly buffer B { float bias[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+layout(std430, binding = 3) writeonly buffer Y4 { vec4 y4[]; };
 layout(push_constant) uniform P {
 	int cin, h, wd, cout, ho, wo;
 	int padH, padW;
@@ -151,10 +158,19 @@ void main() {
 		int yb = (n * cout + cov) * ho * wo;
 		[[unroll]] for (int r = 0; r < ROWS; r++) {
 			int oy = oy0 + r;
-			[[unroll]] for (int c = 0; c < COLS; c++) {
-				int ox = ox0 + c;
-				if (cov < cout && oy < ho && ox < wo) {
-					y[yb + oy * wo + ox] = acc[v][r][c];
+			if (VST) {
+				[[unroll]] for (int c = 0; c < COLS; c += 4) {
+					int ox = ox0 + c;
+					if (cov < cout && oy < ho && ox < wo) {
+						y4[(yb + oy * wo + ox) >> 2] = vec4(acc[v][r][c], acc[v][r][c + 1], acc[v][r][c + 2], acc[v][r][c + 3]);
+					}
+				}
+			} else {
+				[[unroll]] for (int c = 0; c < COLS; c++) {
+					int ox = ox0 + c;
+					if (cov < cout && oy < ho && ox < wo) {
+						y[yb + oy * wo + ox] = acc[v][r][c];
+					}
 				}
 			}
 		}

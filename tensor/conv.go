@@ -1,13 +1,13 @@
 package tensor
 
 import (
-	"os"
 	"github.com/tessera-ml/tessera/vk"
 )
 
 var (
-	conv2dKernel   = vk.KernelSpec{Name: "conv2d", Buffers: 4, PushWords: 18}
-	conv2dSGKernel = vk.KernelSpec{Name: "conv2d_sg", Buffers: 4, PushWords: 13}
+	conv2dKernel    = vk.KernelSpec{Name: "conv2d", Buffers: 4, PushWords: 18}
+	conv2dSGKernel  = vk.KernelSpec{Name: "conv2d_sg", Buffers: 4, PushWords: 13}
+	conv2dAnyKernel = vk.KernelSpec{Name: "conv2d_sg_any", Buffers: 4, PushWords: 18}
 )
 
 // ConvParams are a convolution's stride, padding and dilation; a zero
@@ -58,14 +58,16 @@ func Conv2dFlops(n, cin, h, w, cout, kh, kw int, p ConvParams) float64 {
 	return 2 * float64(n) * float64(cout) * float64(ho) * float64(wo) * float64(cin) * float64(kh) * float64(kw)
 }
 
-// convPath picks a kernel: convAuto chooses from the device; tests force
-// the others to cover both on any device.
+// convPath picks a kernel: convAuto chooses from the device (and, on CPUs,
+// from the window); tests force the others to cover all of them on any
+// device.
 type convPath int
 
 const (
 	convAuto convPath = iota
 	convSG            // conv2d_sg: registers and subgroup shuffles (CPU devices)
 	convGEMM          // conv2d: shared-memory implicit GEMM (GPUs)
+	convAny           // conv2d_sg_any: conv2d_sg's method without unrolling the window (CPU devices)
 )
 
 // convForce overrides the kernel choice (tests and benchmarks only).
@@ -137,62 +139,83 @@ func Conv2d(x, w, bias *Tensor, p ConvParams) *Tensor {
 	path := convForce
 	if path == convAuto {
 		path = convGEMM
-		if e.convSGFits(kh, kw, p) {
+		if e.convSGDevice() {
 			path = convSG
 		}
 	}
-	if path == convSG {
+	if path == convSG && !convSGGeometry(kh, kw, p) {
+		path = convAny
+	}
+	switch path {
+	case convSG:
 		e.conv2dSG(x, w, bias, y, p)
-	} else {
+	case convAny:
+		e.conv2dAny(x, w, bias, y, p)
+	default:
 		e.conv2dGEMM(x, w, bias, y, p)
 	}
 	return y
 }
 
-// convSGFits reports whether conv2d_sg suits the device and the kernel
-// geometry: it is for CPU drivers (a subgroup is a SIMD register there, so
-// shuffles are cheap and shared memory is no faster than a gather) whose
-// subgroups are whole 8-lane groups, and it unrolls the kernel window, so
-// that must stay small.
-func (e *Engine) convSGFits(kh, kw int, p ConvParams) bool {
+// convSGDevice reports whether conv2d_sg suits the device: it is for CPU
+// drivers, where a subgroup is a SIMD register (so shuffles are cheap and
+// shared memory is no faster than a gather), with whole 8-lane groups.
+func (e *Engine) convSGDevice() bool {
 	info := &e.dev.Info
 	sg := int(info.SubgroupSize)
-	if info.Type != vk.TypeCPU || sg < 8 || sg%8 != 0 || sg > int(info.MaxInvocations) {
-		return false
-	}
+	return info.Type == vk.TypeCPU && sg >= 8 && sg%8 == 0 && sg <= int(info.MaxInvocations)
+}
+
+// convSGGeometry reports whether conv2d_sg can take a kernel window: it
+// unrolls the window, so that must stay small, and packs strides and
+// dilations into 6 bits each.
+func convSGGeometry(kh, kw int, p ConvParams) bool {
 	return kh*kw <= 64 && p.StrideH <= 4 && p.StrideW <= 4 && p.DilH*(kh-1) <= 32 && p.DilW*(kw-1) <= 32
 }
 
-// convSGPlan chooses conv2d_sg's register block. Costs on Lavapipe, where
-// each buffer load is a per-lane gather: an input value costs a gather lane
-// and a shuffle and serves cv·KH·KW FMAs; a weight gather serves rows·cols
-// FMAs. So: two channel vectors and up to 8×16 positions, with the tile
-// fitted to the output so that edge tiles waste little, and the unrolled
-// window bounded so that compile time and spills stay reasonable.
+// convSGPlan chooses conv2d_sg's register block from costs measured on
+// Lavapipe, where every buffer load is a per-lane gather (~10 ns for 8
+// lanes), a constant-index shuffle ~1 ns and an FMA a fraction of that: an
+// input value costs a gather lane and a shuffle and serves cv·KH·KW FMAs; a
+// weight gather serves rows·cols FMAs. A window of 3×3 or more reuses each
+// input value enough with two channel vectors (16 channels) over about 8×16
+// positions, widened until the last 8-wide piece of each input row is full;
+// a 1×1 kernel reuses it only across channels, so it takes 8 channel
+// vectors and two input channels per step (which halves the accumulator
+// spill traffic). Tiles are then fitted to the output so that edge tiles
+// waste little, and the unrolled window is bounded so that compile time and
+// spills stay reasonable.
 func convSGPlan(cout, ho, wo, kh, kw int, p ConvParams, sg int) convTile {
 	if convTileForce.rows > 0 {
 		return convTileForce
 	}
-	t := convTile{rows: 8, cols: 16, cv: 2}
-	if cout <= sg {
-		t.cv = 1
+	vecs := (cout + sg - 1) / sg
+	t := convTile{rows: 8, cols: 16, cv: min(2, vecs), ci: 1}
+	if kh*kw == 1 {
+		t = convTile{rows: 8, cols: 8, cv: min(8, vecs), ci: 2}
 	}
-	const maxFMA = 2304 // unrolled FMAs per input channel (8·16·2·3·3)
-	for t.cv*t.rows*t.cols*kh*kw > maxFMA && t.rows > 1 {
-		t.rows /= 2
+	pieces := func(cols int) int { return ((cols-1)*p.StrideW + (kw-1)*p.DilW + 8) / 8 }
+	for pieces(t.cols+1) == pieces(t.cols) && t.cols < 24 {
+		t.cols++
 	}
-	for t.cv*t.rows*t.cols*kh*kw > maxFMA && t.cols > 4 {
-		t.cols /= 2
+	const maxFMA = 3200 // unrolled FMAs per step (8·22·2·3·3 = 3168)
+	// Shrink the longer side: a squarer tile shares more of its halo.
+	for t.cv*t.ci*t.rows*t.cols*kh*kw > maxFMA && t.rows*t.cols > 1 {
+		if 2*t.rows >= t.cols {
+			t.rows = (t.rows + 1) / 2
+		} else {
+			t.cols = (t.cols + 1) / 2
+		}
 	}
 	t.rows = fitTile(ho, t.rows)
 	t.cols = fitTile(wo, t.cols)
 	return t
 }
 
-// fitTile splits n into the fewest tiles of at most max and returns the
+// fitTile splits n into the fewest tiles of at most most and returns the
 // tile size that spreads n evenly over them.
-func fitTile(n, max int) int {
-	tiles := (n + max - 1) / max
+func fitTile(n, most int) int {
+	tiles := (n + most - 1) / most
 	return (n + tiles - 1) / tiles
 }
 
@@ -200,10 +223,19 @@ func (e *Engine) conv2dSG(x, w, bias, y *Tensor, p ConvParams) {
 	n, cin, h, wd := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
 	cout, kh, kw := w.shape[0], w.shape[2], w.shape[3]
 	ho, wo := y.shape[2], y.shape[3]
-	if os.Getenv("CONV_NOFLAT") == "" && kh == 1 && kw == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 {
-		// A 1×1 convolution is a GEMM over flattened positions: one long row
-		// avoids edge tiles at the end of every image row.
-		h, wd, ho, wo = 1, h*wd, 1, ho*wo
+	// A dilation does nothing along an axis of kernel size 1: normalising it
+	// saves building another pipeline.
+	if kh == 1 {
+		p.DilH = 1
+	}
+	if kw == 1 {
+		p.DilW = 1
+	}
+	if kh == 1 && kw == 1 && p.StrideH == 1 && p.StrideW == 1 && p.PadH == 0 && p.PadW == 0 && (h*wd)%8 == 0 {
+		// A plain 1×1 convolution is a GEMM over each image's positions:
+		// viewed as rows of 8 they tile exactly, whatever the image width.
+		h, wd = h*wd/8, 8
+		ho, wo = h, wd
 	}
 	sg := int(e.dev.Info.SubgroupSize)
 	t := convSGPlan(cout, ho, wo, kh, kw, p, sg)
@@ -215,28 +247,75 @@ func (e *Engine) conv2dSG(x, w, bias, y *Tensor, p ConvParams) {
 	if bias != nil {
 		hasBias, b = 1, bias
 	}
-	sd := p.StrideH | p.StrideW<<8 | p.DilH<<16 | p.DilW<<24
+	sd := p.StrideH | p.StrideW<<6 | p.DilH<<12 | p.DilW<<18
+	if wo%4 == 0 && t.cols%4 == 0 {
+		sd |= 1 << 24
+	}
 	consts := []uint32{u32(sg), u32(kh), u32(kw), u32(sd), u32(t.rows), u32(t.cols), u32(t.cv), u32(max(t.ci, 1))}
 	push := []uint32{u32(cin), u32(h), u32(wd), u32(cout), u32(ho), u32(wo), u32(p.PadH), u32(p.PadW),
 		u32(hasBias), u32(tilesX), u32(tilesY), u32(coTiles), u32(tiles)}
 	e.run(conv2dSGKernel, consts, e.dev.Groups1D(tiles, 1), push, convWork(x, w, y), in(x), in(w), in(b), out(y))
 }
 
+// convAnyTile is conv2d_sg_any's register block: pos output positions (a
+// multiple of 8) for cv vectors of output channels per invocation.
+type convAnyTile struct{ pos, cv int }
+
+// convAnyForce, when non-zero, overrides conv2d_sg_any's block (tests and
+// benchmarks only).
+var convAnyForce convAnyTile
+
+func (e *Engine) conv2dAny(x, w, bias, y *Tensor, p ConvParams) {
+	n, cin, h, wd := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+	cout, kh, kw := w.shape[0], w.shape[2], w.shape[3]
+	ho, wo := y.shape[2], y.shape[3]
+	sg := int(e.dev.Info.SubgroupSize)
+	// Each input value serves cv FMAs and each weight gather pos FMAs; 64
+	// positions × 4 channel vectors balances that against spilling.
+	t := convAnyTile{pos: 64, cv: min(4, (cout+sg-1)/sg)}
+	if convAnyForce.pos > 0 {
+		t = convAnyForce
+	}
+	npos := n * ho * wo
+	t.pos = min(t.pos, (npos+7)/8*8)
+	coTiles := (cout + sg*t.cv - 1) / (sg * t.cv)
+	tiles := coTiles * ((npos + t.pos - 1) / t.pos)
+	hasBias, b := 0, w
+	if bias != nil {
+		hasBias, b = 1, bias
+	}
+	consts := []uint32{u32(sg), u32(t.pos), u32(t.cv)}
+	push := []uint32{u32(cin), u32(h), u32(wd), u32(cout), u32(ho), u32(wo),
+		u32(kh), u32(kw), u32(p.StrideH), u32(p.StrideW), u32(p.PadH), u32(p.PadW), u32(p.DilH), u32(p.DilW),
+		u32(hasBias), u32(npos), u32(coTiles), u32(tiles)}
+	e.run(conv2dAnyKernel, consts, e.dev.Groups1D(tiles, 1), push, convWork(x, w, y), in(x), in(w), in(b), out(y))
+}
+
 // convGEMMConfig is conv2d's workgroup tile: bm channels × bn positions,
 // staged bk deep, tm×tn per invocation.
 type convGEMMConfig struct{ bm, bn, bk, tm, tn int }
 
+// convGEMMForce, when non-zero, overrides conv2d's tiles (tests only).
+var convGEMMForce convGEMMConfig
+
 func (c convGEMMConfig) invocations() int { return (c.bm / c.tm) * (c.bn / c.tn) }
 
 // convGEMMPlan sizes conv2d's tiles from the device: 256 invocations with
-// 64×64 tiles where the device allows, a quarter of that otherwise.
-func (e *Engine) convGEMMPlan() convGEMMConfig {
-	big := convGEMMConfig{bm: 64, bn: 64, bk: 16, tm: 4, tn: 4}
+// 64×64 tiles where the device allows (32 channels × 128 positions when
+// there are few output channels), a quarter of that otherwise.
+func (e *Engine) convGEMMPlan(cout int) convGEMMConfig {
+	if convGEMMForce.bm > 0 {
+		return convGEMMForce
+	}
+	c := convGEMMConfig{bm: 64, bn: 64, bk: 16, tm: 4, tn: 4}
+	if cout <= 32 {
+		c = convGEMMConfig{bm: 32, bn: 128, bk: 16, tm: 2, tn: 8}
+	}
 	info := &e.dev.Info
-	shared := func(c convGEMMConfig) int { return 4 * c.bk * (c.bm + c.bn) }
-	if big.invocations() <= int(info.MaxInvocations) && big.invocations() <= int(info.MaxWorkgroupSize[0]) &&
-		shared(big) <= int(info.MaxSharedMemory) {
-		return big
+	shared := 4 * c.bk * (c.bm + c.bn)
+	if c.invocations() <= int(info.MaxInvocations) && c.invocations() <= int(info.MaxWorkgroupSize[0]) &&
+		shared <= int(info.MaxSharedMemory) {
+		return c
 	}
 	return convGEMMConfig{bm: 32, bn: 32, bk: 8, tm: 4, tn: 4}
 }
@@ -245,7 +324,7 @@ func (e *Engine) conv2dGEMM(x, w, bias, y *Tensor, p ConvParams) {
 	n, cin, h, wd := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
 	cout, kh, kw := w.shape[0], w.shape[2], w.shape[3]
 	ho, wo := y.shape[2], y.shape[3]
-	c := e.convGEMMPlan()
+	c := e.convGEMMPlan(cout)
 	npos := n * ho * wo
 	coTiles := (cout + c.bm - 1) / c.bm
 	tiles := coTiles * ((npos + c.bn - 1) / c.bn)

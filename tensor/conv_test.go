@@ -42,6 +42,11 @@ var convCases = []convCase{
 	{"pad-bigger-than-kernel", []int{1, 2, 3, 4}, []int{3, 2, 2, 2}, ConvParams{PadH: 3, PadW: 2}, true},
 	{"full-tiles", []int{2, 37, 19, 23}, []int{41, 37, 3, 3}, ConvParams{PadH: 1, PadW: 1}, true},
 	{"wide-rows", []int{1, 9, 5, 67}, []int{17, 9, 3, 3}, ConvParams{PadH: 1, PadW: 1}, false},
+	// Windows conv2d_sg does not unroll: conv2d_sg_any takes them on CPUs.
+	{"9x9-window", []int{2, 3, 14, 13}, []int{4, 3, 9, 9}, ConvParams{PadH: 1, PadW: 1}, true},
+	{"stride5", []int{1, 2, 17, 16}, []int{3, 2, 3, 3}, ConvParams{StrideH: 5, StrideW: 5}, true},
+	{"dil17", []int{1, 2, 40, 38}, []int{11, 2, 3, 3}, ConvParams{PadH: 2, DilH: 17, DilW: 17}, false},
+	{"weight-gradient-like", []int{3, 9, 14, 14}, []int{19, 9, 7, 7}, ConvParams{PadH: 1, PadW: 1, DilH: 2, DilW: 2}, false},
 }
 
 // convTwin runs ref.Conv2d, which wants strides and dilations of at least 1.
@@ -62,9 +67,9 @@ func TestConv2dVsTwin(t *testing.T) {
 	paths := []struct {
 		name string
 		path convPath
-	}{{"auto", convAuto}, {"sg", convSG}, {"gemm", convGEMM}}
+	}{{"auto", convAuto}, {"sg", convSG}, {"any", convAny}, {"gemm", convGEMM}}
 	for _, path := range paths {
-		if path.path == convSG && int(e.Device().Info.SubgroupSize)%8 != 0 {
+		if (path.path == convSG || path.path == convAny) && int(e.Device().Info.SubgroupSize)%8 != 0 {
 			continue // conv2d_sg needs whole 8-lane groups
 		}
 		rng := rand.New(rand.NewSource(7))
@@ -110,6 +115,43 @@ func TestConv2dTiles(t *testing.T) {
 			requireClose(t, Conv2d(gx, gw, gb, p), want, convTol)
 		})
 	}
+}
+
+// TestConv2dGEMMConfigs runs conv2d with each of its tile shapes, including
+// the small one for devices without 256 invocations per workgroup.
+func TestConv2dGEMMConfigs(t *testing.T) {
+	e := testEngine(t)
+	forceConvPath(t, convGEMM)
+	t.Cleanup(func() { convGEMMForce = convGEMMConfig{} })
+	rng := rand.New(rand.NewSource(10))
+	x := randRef(rng, -1, 1, 2, 7, 13, 11)
+	w := randRef(rng, -1, 1, 37, 7, 3, 3)
+	b := randRef(rng, -1, 1, 37)
+	gx, gw, gb := upload(e, x), upload(e, w), upload(e, b)
+	p := ConvParams{PadH: 1, PadW: 1}
+	want := convTwin(x, w, b, p)
+	for _, c := range []convGEMMConfig{{64, 64, 16, 4, 4}, {32, 128, 16, 2, 8}, {32, 32, 8, 4, 4}} {
+		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
+			convGEMMForce = c
+			requireClose(t, Conv2d(gx, gw, gb, p), want, convTol)
+		})
+	}
+}
+
+// TestConv2dManyWorkgroups needs more than 65535 workgroups, so the grid
+// spills into y.
+func TestConv2dManyWorkgroups(t *testing.T) {
+	e := testEngine(t)
+	if int(e.Device().Info.SubgroupSize)%8 != 0 {
+		t.Skip("conv2d_sg needs whole 8-lane groups")
+	}
+	forceConvPath(t, convSG)
+	t.Cleanup(func() { convTileForce = convTile{} })
+	convTileForce = convTile{1, 1, 1, 1}
+	rng := rand.New(rand.NewSource(11))
+	x := randRef(rng, -1, 1, 1, 2, 260, 261)
+	w := randRef(rng, -1, 1, 3, 2, 1, 1)
+	requireClose(t, Conv2d(upload(e, x), upload(e, w), nil, ConvParams{}), convTwin(x, w, nil, ConvParams{}), convTol)
 }
 
 func TestConv2dEmpty(t *testing.T) {
