@@ -65,6 +65,10 @@ func (tp *Tape) Const(t *tensor.Tensor) *Var {
 // Name is the name given to a parameter ("" for other Vars).
 func (v *Var) Name() string { return v.name }
 
+// SetName renames a parameter (modules give their parameters their full
+// dotted path once the model is assembled).
+func (v *Var) SetName(name string) { v.name = name }
+
 // Tape is the tape v belongs to.
 func (v *Var) Tape() *Tape { return v.tape }
 

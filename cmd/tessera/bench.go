@@ -25,7 +25,8 @@ func benchCommand() *cli.Command {
 		Name:    "bench",
 		Summary: "Time Tessera's kernels on the default device",
 		Long: "Runs each benchmark case once untimed (pipeline creation), then --repeat\n" +
-			"times, and prints the median time and GFLOP/s (GB/s for memory-bound ops).\n" +
+			"times, and prints the median time and GFLOP/s (GB/s for memory-bound ops,\n" +
+			"images/s for training steps) and the peak device memory the case held.\n" +
 			"Matmul shapes are MxNxK (a [M,K] times b [K,N]); conv2d shapes are\n" +
 			"NxCinxHxW-Cout-kK with padding K/2. The same cases run under\n" +
 			"`go test -bench Cases ./internal/bench`.",
@@ -65,7 +66,7 @@ func benchCommand() *cli.Command {
 			var results []bench.Result
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 			if !asJSON {
-				fmt.Fprintln(tw, "op\tshape\tmedian ms\tGFLOP/s\tGB/s\t")
+				fmt.Fprintln(tw, "op\tshape\tmedian ms\tGFLOP/s\tGB/s\timages/s\tpeak memory\t")
 				tw.Flush()
 			}
 			for _, c := range cases {
@@ -78,7 +79,7 @@ func benchCommand() *cli.Command {
 				}
 				results = append(results, r)
 				if !asJSON {
-					fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\t%s\t\n", r.Op, r.Shape, r.MedianMs, rate(r.GFlops), rate(r.GBps))
+					fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Op, r.Shape, r.MedianMs, rate(r.GFlops), rate(r.GBps), rate(r.PerSec), vk.FormatBytes(r.PeakBytes))
 					tw.Flush()
 				} else {
 					fmt.Fprintf(errw, "%s %s: %.3f ms\n", r.Op, r.Shape, r.MedianMs)

@@ -23,6 +23,7 @@ func commands() []*cli.Command {
 		versionCommand(),
 		devicesCommand(),
 		benchCommand(),
+		classifyCommand(),
 	}
 }
 

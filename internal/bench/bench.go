@@ -17,11 +17,13 @@ type Case struct {
 	Op    string
 	Shape string
 	// Flops and Bytes are the work of one run; a compute-bound case reports
-	// GFLOP/s, a memory-bound one (Flops == 0) GB/s.
-	Flops, Bytes float64
+	// GFLOP/s, a memory-bound one (Flops == 0) GB/s. Items (images) makes a
+	// case report items per second instead.
+	Flops, Bytes, Items float64
 	// Prepare allocates the inputs (in the engine's current scope) and
-	// returns the function that records one run.
-	Prepare func(e *tensor.Engine) func() *tensor.Tensor
+	// returns the function that records one run, and a function releasing
+	// what the scope does not own (nil if nothing).
+	Prepare func(e *tensor.Engine) (run func() *tensor.Tensor, release func())
 }
 
 // Name is "op/shape".
@@ -34,7 +36,11 @@ type Result struct {
 	MedianMs float64 `json:"median_ms"`
 	GFlops   float64 `json:"gflops,omitempty"`
 	GBps     float64 `json:"gbps,omitempty"`
+	PerSec   float64 `json:"images_per_s,omitempty"`
 	Runs     int     `json:"runs"`
+	// PeakBytes is the device memory the case held at its peak, inputs
+	// included.
+	PeakBytes uint64 `json:"peak_bytes"`
 }
 
 // Run times c: one untimed warm-up (pipeline creation, first-touch
@@ -44,9 +50,17 @@ func Run(e *tensor.Engine, c Case, repeats int) (Result, error) {
 	if repeats < 1 {
 		repeats = 1
 	}
+	if err := e.Sync(); err != nil {
+		return Result{}, err
+	}
+	e.Device().ResetPeak()
+	base := e.Device().Memory().Live
 	scope := e.Scope()
 	defer scope.Close()
-	run := c.Prepare(e)
+	run, release := c.Prepare(e)
+	if release != nil {
+		defer release()
+	}
 	if err := once(e, run); err != nil {
 		return Result{}, fmt.Errorf("%s: %w", c.Name(), err)
 	}
@@ -63,10 +77,13 @@ func Run(e *tensor.Engine, c Case, repeats int) (Result, error) {
 	if len(times)%2 == 0 {
 		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
-	r := Result{Op: c.Op, Shape: c.Shape, MedianMs: med * 1e3, Runs: repeats}
-	if c.Flops > 0 {
+	r := Result{Op: c.Op, Shape: c.Shape, MedianMs: med * 1e3, Runs: repeats, PeakBytes: e.Device().Memory().Peak - base}
+	switch {
+	case c.Items > 0:
+		r.PerSec = c.Items / med
+	case c.Flops > 0:
 		r.GFlops = c.Flops / med / 1e9
-	} else {
+	default:
 		r.GBps = c.Bytes / med / 1e9
 	}
 	return r, nil

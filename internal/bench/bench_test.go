@@ -26,7 +26,10 @@ func BenchmarkCases(b *testing.B) {
 		b.Run(c.Op+"/"+c.Shape, func(b *testing.B) {
 			s := e.Scope()
 			defer s.Close()
-			run := c.Prepare(e)
+			run, release := c.Prepare(e)
+			if release != nil {
+				defer release()
+			}
 			require.NoError(b, once(e, run))
 			b.ResetTimer()
 			start := time.Now()
@@ -36,9 +39,12 @@ func BenchmarkCases(b *testing.B) {
 				}
 			}
 			sec := time.Since(start).Seconds() / float64(b.N)
-			if c.Flops > 0 {
+			switch {
+			case c.Items > 0:
+				b.ReportMetric(c.Items/sec, "images/s")
+			case c.Flops > 0:
 				b.ReportMetric(c.Flops/sec/1e9, "GFLOP/s")
-			} else {
+			default:
 				b.ReportMetric(c.Bytes/sec/1e9, "GB/s")
 			}
 		})
@@ -50,7 +56,7 @@ func TestCasesAreWellFormed(t *testing.T) {
 	for _, c := range Cases() {
 		assert.False(t, seen[c.Name()], "duplicate case %s", c.Name())
 		seen[c.Name()] = true
-		assert.True(t, c.Flops > 0 || c.Bytes > 0, "%s reports neither flops nor bytes", c.Name())
+		assert.True(t, c.Flops > 0 || c.Bytes > 0 || c.Items > 0, "%s reports no rate", c.Name())
 	}
 	assert.Len(t, Select(Cases(), "matmul", ""), 6)
 	assert.Len(t, Select(Cases(), "matmul", "1024x1024x1024"), 1)
@@ -68,7 +74,8 @@ func TestRunMeasuresSomething(t *testing.T) {
 		r, err := Run(e, c, 2)
 		require.NoError(t, err)
 		assert.Greater(t, r.MedianMs, 0.0)
-		assert.Greater(t, r.GFlops+r.GBps, 0.0)
+		assert.Greater(t, r.GFlops+r.GBps+r.PerSec, 0.0)
+		assert.Greater(t, r.PeakBytes, uint64(0))
 		assert.Equal(t, 2, r.Runs)
 	}
 	require.NoError(t, e.Sync())

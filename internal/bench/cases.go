@@ -3,6 +3,10 @@ package bench
 import (
 	"fmt"
 
+	"github.com/tessera-ml/tessera/autograd"
+	"github.com/tessera-ml/tessera/models/classify"
+	"github.com/tessera-ml/tessera/models/nn"
+	"github.com/tessera-ml/tessera/models/optim"
 	"github.com/tessera-ml/tessera/tensor"
 )
 
@@ -19,6 +23,7 @@ func Cases() []Case {
 		groupNormCase(8, 128, 64, 64, 32),
 		softmaxCase(4096, 4096),
 		copyCase(16<<20),
+		trainConvNetCase(64),
 	)
 	return cs
 }
@@ -29,10 +34,10 @@ func matmulCase(m, n, k int) Case {
 		Shape: fmt.Sprintf("%dx%dx%d", m, n, k),
 		Flops: tensor.MatmulFlops(m, n, k, 1),
 		Bytes: 4 * float64(m*k+k*n+m*n),
-		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
 			a := e.Uniform(1, -1, 1, m, k)
 			b := e.Uniform(2, -1, 1, k, n)
-			return func() *tensor.Tensor { return tensor.Matmul(a, b, false, false) }
+			return func() *tensor.Tensor { return tensor.Matmul(a, b, false, false) }, nil
 		},
 	}
 }
@@ -43,11 +48,11 @@ func conv2dCase(n, cin, h, w, cout, k int) Case {
 		Op:    "conv2d",
 		Shape: fmt.Sprintf("%dx%dx%dx%d-%d-k%d", n, cin, h, w, cout, k),
 		Flops: tensor.Conv2dFlops(n, cin, h, w, cout, k, k, p),
-		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
 			x := e.Uniform(1, -1, 1, n, cin, h, w)
 			wt := e.Uniform(2, -0.1, 0.1, cout, cin, k, k)
 			bias := e.Uniform(3, -0.1, 0.1, cout)
-			return func() *tensor.Tensor { return tensor.Conv2d(x, wt, bias, p) }
+			return func() *tensor.Tensor { return tensor.Conv2d(x, wt, bias, p) }, nil
 		},
 	}
 }
@@ -57,11 +62,11 @@ func groupNormCase(n, c, h, w, groups int) Case {
 		Op:    "groupnorm",
 		Shape: fmt.Sprintf("%dx%dx%dx%d-g%d", n, c, h, w, groups),
 		Bytes: tensor.GroupNormBytes(n * c * h * w),
-		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
 			x := e.Normal(1, 0, 1, n, c, h, w)
 			gamma := e.Full(1, c)
 			beta := e.Zeros(c)
-			return func() *tensor.Tensor { return tensor.GroupNorm(x, groups, gamma, beta, 1e-6) }
+			return func() *tensor.Tensor { return tensor.GroupNorm(x, groups, gamma, beta, 1e-6) }, nil
 		},
 	}
 }
@@ -71,9 +76,9 @@ func softmaxCase(rows, cols int) Case {
 		Op:    "softmax",
 		Shape: fmt.Sprintf("%dx%d", rows, cols),
 		Bytes: tensor.SoftmaxBytes(rows, cols),
-		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
 			x := e.Normal(1, 0, 1, rows, cols)
-			return func() *tensor.Tensor { return tensor.Softmax(x, -1) }
+			return func() *tensor.Tensor { return tensor.Softmax(x, -1) }, nil
 		},
 	}
 }
@@ -83,9 +88,45 @@ func copyCase(floats int) Case {
 		Op:    "copy",
 		Shape: fmt.Sprintf("%d", floats),
 		Bytes: 2 * 4 * float64(floats),
-		Prepare: func(e *tensor.Engine) func() *tensor.Tensor {
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
 			x := e.Full(1, floats)
-			return func() *tensor.Tensor { return tensor.Clone(x) }
+			return func() *tensor.Tensor { return tensor.Clone(x) }, nil
+		},
+	}
+}
+
+// trainConvNetCase is one training step of the Fashion-MNIST convnet:
+// forward, cross-entropy, backward and an AdamW update.
+func trainConvNetCase(batch int) Case {
+	return Case{
+		Op:    "train-convnet",
+		Shape: fmt.Sprintf("%dx1x28x28", batch),
+		Items: float64(batch),
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
+			tp := autograd.NewTape(e)
+			m := classify.New(nn.NewBuilder(tp, 1), classify.DefaultConfig())
+			opt := optim.NewAdamW(nn.Trainable(m), optim.AdamWConfig{LR: 1e-3})
+			x := tp.Const(e.Uniform(1, -1, 1, batch, 1, 28, 28))
+			ids := make([]int32, batch)
+			for i := range ids {
+				ids[i] = int32(i % 10)
+			}
+			labels := e.FromInt32(ids, batch)
+			release := func() {
+				opt.Release()
+				nn.Release(m)
+			}
+			return func() *tensor.Tensor {
+				loss := nn.CrossEntropy(m.Forward(x), labels, 0)
+				if err := autograd.Backward(loss); err != nil {
+					return loss.Value
+				}
+				if err := opt.Step(); err != nil {
+					return loss.Value
+				}
+				opt.ZeroGrad()
+				return loss.Value
+			}, release
 		},
 	}
 }

@@ -290,22 +290,30 @@ func (l *Loader) fillChunk(ctx context.Context, epoch int, j chunk) {
 		}
 		idx := j.p.b.Indices[pos]
 		dst := j.p.b.Images[pos*chw : (pos+1)*chw]
-		label, err := l.fillOne(idx, dst)
+		// One source per image serves the data set's own random crops
+		// (RandomFiller) and then Augment, so the two never correlate.
+		rng := l.imageRand(epoch, idx)
+		label, err := l.fillOne(idx, dst, rng)
 		if err != nil {
 			j.p.fail(pos, fmt.Errorf("image %d: %w", idx, err))
 			return
 		}
 		j.p.b.Labels[pos] = int32(label)
 		if l.opts.Augment != nil {
-			l.opts.Augment(dst, l.c, l.h, l.w, l.imageRand(epoch, idx))
+			l.opts.Augment(dst, l.c, l.h, l.w, rng)
 		}
 	}
 }
 
 // fillOne decodes data set image idx into dst and checks its label.
-func (l *Loader) fillOne(idx int, dst []float32) (int, error) {
+func (l *Loader) fillOne(idx int, dst []float32, rng *rand.Rand) (int, error) {
 	var label int
-	if f, ok := l.ds.(Filler); ok {
+	if f, ok := l.ds.(RandomFiller); ok {
+		var err error
+		if label, err = f.FillRand(idx, dst, rng); err != nil {
+			return 0, err
+		}
+	} else if f, ok := l.ds.(Filler); ok {
 		var err error
 		if label, err = f.Fill(idx, dst); err != nil {
 			return 0, err
