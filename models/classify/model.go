@@ -13,10 +13,14 @@ type Config struct {
 	InChannels int
 	Classes    int
 	Width      int // channels of the first block; doubled by each stride-2 block
+	Size       int // input height and width
+	Hidden     int // width of the feature layer before the classifier
 }
 
 // DefaultConfig suits 28×28 grayscale images with ten classes.
-func DefaultConfig() Config { return Config{InChannels: 1, Classes: 10, Width: 32} }
+func DefaultConfig() Config {
+	return Config{InChannels: 1, Classes: 10, Width: 32, Size: 28, Hidden: 128}
+}
 
 // block is conv → group norm → SiLU.
 type block struct {
@@ -34,17 +38,21 @@ func (k *block) Forward(x *autograd.Var) *autograd.Var {
 	return autograd.Silu(k.Norm.Forward(k.Conv.Forward(x)))
 }
 
-// ConvNet is three conv blocks (the second and third stride 2), global
-// average pooling and a linear head.
+// ConvNet is three conv blocks (the second and third stride 2), a hidden
+// fully connected feature layer over the flattened map, and a linear head.
+// Flattening rather than pooling keeps where things are, which
+// Fashion-MNIST's classes depend on.
 type ConvNet struct {
 	Cfg    Config
 	Blocks []*block
+	FC     *nn.Linear
 	Head   *nn.Linear
 }
 
 // New builds a ConvNet with PyTorch's default initialisation.
 func New(b *nn.Builder, cfg Config) *ConvNet {
 	w := cfg.Width
+	side := (cfg.Size + 3) / 4 // two stride-2 convs with padding 1
 	return &ConvNet{
 		Cfg: cfg,
 		Blocks: []*block{
@@ -52,7 +60,8 @@ func New(b *nn.Builder, cfg Config) *ConvNet {
 			newBlock(b, w, 2*w, 2),
 			newBlock(b, 2*w, 4*w, 2),
 		},
-		Head: nn.NewLinear(b, 4*w, cfg.Classes, true),
+		FC:   nn.NewLinear(b, 4*w*side*side, cfg.Hidden, true),
+		Head: nn.NewLinear(b, cfg.Hidden, cfg.Classes, true),
 	}
 }
 
@@ -62,18 +71,18 @@ func (m *ConvNet) Params() []nn.Param {
 	for i, b := range m.Blocks {
 		ps = append(ps, nn.Prefixed("blocks."+string(rune('0'+i)), b.Params())...)
 	}
+	ps = append(ps, nn.Prefixed("fc", m.FC.Params())...)
 	return append(ps, nn.Prefixed("head", m.Head.Params())...)
 }
 
-// Features returns the pooled penultimate features [N, 4·Width]: what FID
-// compares.
+// Features returns the penultimate features [N, Hidden]: what FID
+// compares on this data.
 func (m *ConvNet) Features(x *autograd.Var) *autograd.Var {
 	h := x
 	for _, b := range m.Blocks {
 		h = b.Forward(h)
 	}
-	s := h.Shape()
-	return autograd.Mean(autograd.Reshape(h, s[0], s[1], s[2]*s[3]), 2)
+	return autograd.Silu(m.FC.Forward(autograd.Reshape(h, h.Shape()[0], -1)))
 }
 
 // Forward returns the class logits [N, Classes].
