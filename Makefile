@@ -21,10 +21,11 @@ test: deps
 	$(GO) vet $(PKGS)
 	TESSERA_VALIDATION=1 GODEBUG=cgocheck=1 $(GO) test -count=1 -timeout 25m $(PKGS)
 
-## demo: list the Vulkan devices, then run the benchmarks
+## demo: list the Vulkan devices, run the benchmarks, evaluate the embedded classifier
 demo: deps build
 	$(BIN) devices
 	$(BIN) bench
+	$(BIN) classify eval
 
 ## shaders: regenerate the compiled SPIR-V shaders
 shaders:

@@ -123,7 +123,7 @@ func classifyEvalCommand() *cli.Command {
 		Name:    "eval",
 		Summary: "Evaluate trained convnet weights on the bundled Fashion-MNIST images",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&weights, "weights", "classifier.safetensors", "weights written by `classify train`")
+			fs.StringVar(&weights, "weights", "", "weights written by `classify train` (default: the embedded pretrained weights)")
 			fs.IntVar(&skip, "skip", 8000, "evaluate on the images after the first --skip (the held-out part)")
 			fs.IntVar(&width, "width", classify.DefaultConfig().Width, "channels of the first conv block (as trained)")
 		},
@@ -144,13 +144,22 @@ func classifyEvalCommand() *cli.Command {
 				return err
 			}
 			tp := autograd.NewTape(tensor.New(dev))
-			cfg := classify.DefaultConfig()
-			cfg.Width = width
-			m := classify.New(nn.NewBuilder(tp, 0), cfg)
-			defer nn.Release(m)
-			if _, err := nn.Load(weights, m, nn.LoadOptions{Strict: true}); err != nil {
-				return err
+			var m *classify.ConvNet
+			if weights == "" {
+				if m, err = classify.Pretrained(nn.NewBuilder(tp, 0)); err != nil {
+					return err
+				}
+				fmt.Fprintln(cli.Stderr(ctx), "evaluating the embedded pretrained weights")
+			} else {
+				cfg := classify.DefaultConfig()
+				cfg.Width = width
+				m = classify.New(nn.NewBuilder(tp, 0), cfg)
+				if _, err := nn.Load(weights, m, nn.LoadOptions{Strict: true}); err != nil {
+					nn.Release(m)
+					return err
+				}
 			}
+			defer nn.Release(m)
 			acc, loss, err := classify.Evaluate(ctx, tp, m, eval, 250)
 			if err != nil {
 				return err
