@@ -178,3 +178,59 @@ type renamed struct {
 }
 
 func (r *renamed) Params() []Param { return Prefixed(r.prefix, r.l.Params()) }
+
+// With a mask that lets each position see only itself, attention is the
+// identity on the values: the output is out_proj(v) position by position.
+func TestAttentionMaskDiagonal(t *testing.T) {
+	tp := testTape(t)
+	e := tp.Engine()
+	const bsz, tl, d = 2, 5, 8
+	attn := NewMultiheadAttention(NewBuilder(tp, 8), d, 2)
+	defer Release(attn)
+	x := ref.Rand(9, bsz, tl, d)
+	mask := make([]float32, tl*tl)
+	for i := range mask {
+		if i%(tl+1) != 0 {
+			mask[i] = -1e9
+		}
+	}
+	got, err := attn.Forward(tp.Const(e.FromFloat32(x.Float32(), bsz, tl, d)), e.FromFloat32(mask, tl, tl)).Value.Float32()
+	require.NoError(t, err)
+
+	w := ref.FromFloat32([]int{3 * d, d}, hostValues(t, attn.InProjWeight))
+	b := ref.FromFloat32([]int{3 * d}, hostValues(t, attn.InProjBias))
+	v := ref.Add(ref.Matmul(x, ref.Slice(w, 0, 2*d, 3*d), false, true), ref.Slice(b, 0, 2*d, 3*d))
+	ow := ref.FromFloat32([]int{d, d}, hostValues(t, attn.OutProj.Weight))
+	ob := ref.FromFloat32([]int{d}, hostValues(t, attn.OutProj.Bias))
+	want := ref.Add(ref.Matmul(v, ow, false, true), ob)
+	require.NoError(t, ref.Close(got, want, 1e-5))
+}
+
+func TestEmbeddingAndRowNorms(t *testing.T) {
+	tp := testTape(t)
+	e := tp.Engine()
+	b := NewBuilder(tp, 10)
+	emb := NewEmbedding(b, 7, 4)
+	ln := NewLayerNorm(b, 4, 1e-5)
+	rms := NewRMSNorm(b, 4, 1e-5)
+	defer Release(emb)
+	defer Release(ln)
+	defer Release(rms)
+	ids := []int32{3, 0, 6, 3, 1, 2}
+	rows := emb.Lookup(e.FromInt32(ids, 2, 3))
+	assert.Equal(t, []int{2, 3, 4}, rows.Shape())
+	table := ref.FromFloat32([]int{7, 4}, hostValues(t, emb.Weight))
+	want := ref.Gather(table, 0, ids)
+	got := hostValues(t, rows)
+	require.NoError(t, ref.Close(got, ref.FromSlice([]int{2, 3, 4}, want.Data), 0))
+
+	require.NoError(t, ref.Close(hostValues(t, ln.Forward(rows)), ref.LayerNorm(ref.FromSlice([]int{2, 3, 4}, want.Data), nil, nil, 1e-5), 1e-5))
+	require.NoError(t, ref.Close(hostValues(t, rms.Forward(rows)), ref.RMSNorm(ref.FromSlice([]int{2, 3, 4}, want.Data), nil, 1e-5), 1e-5))
+
+	// Gradients reach the table rows that were used, twice for id 3.
+	require.NoError(t, autograd.Backward(autograd.SumAll(rows)))
+	g, err := emb.Weight.Grad.Float32()
+	require.NoError(t, err)
+	assert.Equal(t, float32(2), g[3*4])
+	assert.Equal(t, float32(0), g[4*4], "id 4 was not looked up")
+}
