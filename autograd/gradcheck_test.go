@@ -8,9 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tessera-ml/tessera/internal/testdev"
 	"github.com/tessera-ml/tessera/tensor"
 	"github.com/tessera-ml/tessera/tensor/ref"
-	"github.com/tessera-ml/tessera/vk"
 )
 
 // gradCase checks one differentiable op three ways:
@@ -153,23 +153,10 @@ func TestGradients(t *testing.T) {
 	}
 }
 
+// testTape is a tape on the default device, checked for leaks and
+// validation messages at cleanup.
 func testTape(t *testing.T) *Tape {
-	t.Helper()
-	dev, err := vk.Default()
-	if err != nil {
-		t.Skipf("no Vulkan device: %v", err)
-	}
-	require.NoError(t, dev.Sync())
-	base := dev.Memory().Live
-	e := tensor.New(dev)
-	s := e.Scope()
-	t.Cleanup(func() {
-		s.Close()
-		require.NoError(t, e.Sync())
-		require.Equal(t, base, dev.Memory().Live, "device memory leaked by the test")
-		require.Empty(t, vk.TakeValidationMessages(), "Vulkan validation layer reported problems")
-	})
-	return NewTape(e)
+	return NewTape(testdev.Engine(t))
 }
 
 func randInput(rng *rand.Rand, lo, hi float64, shape []int) *ref.Tensor {

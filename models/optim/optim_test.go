@@ -10,30 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tessera-ml/tessera/autograd"
+	"github.com/tessera-ml/tessera/internal/testdev"
 	"github.com/tessera-ml/tessera/tensor"
-	"github.com/tessera-ml/tessera/vk"
 )
 
 // testTape opens the default device, an engine with one scope and a tape.
 // At cleanup it checks that the test left no error behind, gave back every
 // byte of device memory, and that the validation layer said nothing.
 func testTape(t *testing.T) *autograd.Tape {
-	t.Helper()
-	dev, err := vk.Default()
-	if err != nil {
-		t.Skipf("no Vulkan device: %v", err)
-	}
-	require.NoError(t, dev.Sync())
-	base := dev.Memory().Live
-	e := tensor.New(dev)
-	s := e.Scope()
-	t.Cleanup(func() {
-		s.Close()
-		require.NoError(t, e.Sync())
-		require.Equal(t, base, dev.Memory().Live, "device memory leaked by the test")
-		require.Empty(t, vk.TakeValidationMessages(), "Vulkan validation layer reported problems")
-	})
-	return autograd.NewTape(e)
+	return autograd.NewTape(testdev.Engine(t))
 }
 
 // hostParam is a parameter's float64 twin for the host optimisers.
