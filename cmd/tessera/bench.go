@@ -64,7 +64,7 @@ func benchCommand() *cli.Command {
 			errw := cli.Stderr(ctx)
 			fmt.Fprintf(errw, "benchmarking on %s, %d timed runs per case\n", dev.Info, repeats)
 			var results []bench.Result
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			if !asJSON {
 				fmt.Fprintln(tw, "op\tshape\tmedian ms\tGFLOP/s\tGB/s\timages/s\tpeak memory\t")
 				tw.Flush()
