@@ -4,9 +4,10 @@
 //
 // Parameters are named as in the PyTorch models
 // ("encoder.down.0.block.1.conv2.weight",
-// "decoder.up.3.upsample.conv.bias", "quant_conv.weight"), so FLUX's
-// ae.safetensors and a safetensors export of MAR's kl16.ckpt load by name
-// with nn.Load. The encoder returns a diagonal-Gaussian Posterior (LDM's
+// "decoder.up.3.upsample.conv.bias", "quant_conv.weight"), so real weights
+// load by name: LoadWeights reads FLUX's ae.safetensors, diffusers
+// AutoencoderKL folders (names mapped) and PyTorch checkpoints such as
+// MAR's kl16.ckpt. The encoder returns a diagonal-Gaussian Posterior (LDM's
 // DiagonalGaussianDistribution); Scale and Unscale apply the latent
 // normalisation a downstream model (CODA's quantizer) works in:
 //
