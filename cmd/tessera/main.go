@@ -24,6 +24,7 @@ func commands() []*cli.Command {
 		devicesCommand(),
 		benchCommand(),
 		classifyCommand(),
+		vaeCommand(),
 	}
 }
 

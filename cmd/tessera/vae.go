@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/tessera-ml/tessera/autograd"
+	"github.com/tessera-ml/tessera/internal/cli"
+	"github.com/tessera-ml/tessera/models/data"
+	"github.com/tessera-ml/tessera/models/metrics"
+	"github.com/tessera-ml/tessera/models/nn"
+	"github.com/tessera-ml/tessera/models/safetensors"
+	"github.com/tessera-ml/tessera/models/vae"
+	"github.com/tessera-ml/tessera/tensor"
+	"github.com/tessera-ml/tessera/vk"
+)
+
+func vaeCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "vae",
+		Summary: "Train the KL autoencoder on Fashion-MNIST and reconstruct images with it",
+		Sub:     []*cli.Command{vaeTrainCommand(), vaeReconstructCommand()},
+	}
+}
+
+// vaeWeightsName is the file vae train writes the final weights to in --out.
+const vaeWeightsName = "vae.safetensors"
+
+func vaeTrainCommand() *cli.Command {
+	cfg := vae.DefaultTrainConfig()
+	var (
+		preset    string
+		trainSize int
+		quiet     bool
+	)
+	return &cli.Command{
+		Name:    "train",
+		Summary: "Train a VAE preset on the bundled Fashion-MNIST split, reporting held-out PSNR/SSIM",
+		Long: "Trains on the first --train images of the bundled Fashion-MNIST test split\n" +
+			"(as 3 channels) and evaluates on the rest (at most --eval of them): loss\n" +
+			"--l1·L1 + --mse·MSE + --kl·KL, AdamW with a cosine schedule, gradient norm\n" +
+			"clipped to --clip. Every --every steps it writes a checkpoint and a grid of\n" +
+			"originals above reconstructions into --out; --resume continues exactly from\n" +
+			"the latest checkpoint there. The final weights go to --out/" + vaeWeightsName + ".",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&preset, "preset", "small-4x", "model preset (small-4x for 28 px images)")
+			fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the training images")
+			fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "images per step")
+			fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate (cosine decay to 0)")
+			fs.Float64Var(&cfg.WeightDecay, "weight-decay", cfg.WeightDecay, "AdamW weight decay (not on norms and biases)")
+			fs.Float64Var(&cfg.L1, "l1", cfg.L1, "weight of the L1 reconstruction loss")
+			fs.Float64Var(&cfg.MSE, "mse", cfg.MSE, "weight of the MSE reconstruction loss")
+			fs.Float64Var(&cfg.KL, "kl", cfg.KL, "weight of the KL term")
+			fs.Float64Var(&cfg.Clip, "clip", cfg.Clip, "gradient-norm clip (0: none)")
+			fs.Float64Var(&cfg.EMA, "ema", cfg.EMA, "EMA decay of the weights for evaluation and the result (0: none)")
+			fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed for initialisation, shuffling and posterior samples")
+			fs.IntVar(&trainSize, "train", 8000, "training images; the rest of the 10 000 are held out")
+			fs.IntVar(&cfg.EvalImages, "eval", cfg.EvalImages, "held-out images evaluated (0: all)")
+			fs.StringVar(&cfg.Out, "out", "vae-out", "directory for checkpoints, grids and the final weights")
+			fs.IntVar(&cfg.Every, "every", cfg.Every, "steps between evaluations, grids and checkpoints (0: only at the end)")
+			fs.BoolVar(&cfg.Resume, "resume", false, "continue from the latest checkpoint in --out")
+			fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "stop (with a checkpoint) after this many steps in all; 0 runs to the end")
+			fs.BoolVar(&quiet, "quiet", false, "no progress bar")
+		},
+		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
+			if len(args) > 0 {
+				return cli.Usagef("unexpected arguments: %q", args)
+			}
+			if cfg.Epochs < 1 || cfg.Batch < 1 || trainSize < cfg.Batch || trainSize >= data.FashionMNISTLen {
+				return cli.Usagef("need --epochs ≥ 1, --batch ≥ 1 and --batch ≤ --train < %d", data.FashionMNISTLen)
+			}
+			if cfg.Out == "" {
+				return cli.Usagef("--out must name a directory")
+			}
+			mcfg, err := vae.Preset(preset)
+			if err != nil {
+				return cli.Usagef("%v", err)
+			}
+			ds, err := data.FashionMNIST()
+			if err != nil {
+				return err
+			}
+			trainSet, evalSet := ds.Split(trainSize)
+			train, eval := trainSet.Channels(mcfg.InChannels), evalSet.Channels(mcfg.InChannels)
+			dev, err := vk.Default()
+			if err != nil {
+				return err
+			}
+			tp := autograd.NewTape(tensor.New(dev))
+			m := vae.New(nn.NewBuilder(tp, cfg.Seed), mcfg)
+			defer nn.Release(m)
+			total, _ := nn.ParamCount(m)
+			errw := cli.Stderr(ctx)
+			fmt.Fprintf(errw, "training a %d-parameter %s VAE on %d Fashion-MNIST images (%d held out) on %s\n",
+				total, preset, train.Len(), eval.Len(), dev.Info)
+			var bar *progressbar.ProgressBar
+			var lastEval string
+			progress := func(p vae.Progress) {
+				if p.Evaluated {
+					lastEval = fmt.Sprintf(" PSNR %.2f SSIM %.3f", p.PSNR, p.SSIM)
+					if quiet {
+						fmt.Fprintf(errw, "step %d/%d loss %.4f held-out%s\n", p.Step, p.Steps, p.Loss, lastEval)
+					}
+				}
+				if quiet {
+					return
+				}
+				if bar == nil {
+					bar = progressbar.NewOptions(p.Steps, progressbar.OptionSetWriter(errw),
+						progressbar.OptionShowCount(), progressbar.OptionSetWidth(24),
+						progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+				}
+				bar.Describe(fmt.Sprintf("epoch %d loss %.4f%s %4.0f img/s", p.Epoch, p.Loss, lastEval, float64(p.Images)/p.Elapsed.Seconds()))
+				_ = bar.Set(p.Step)
+			}
+			res, err := vae.Train(ctx, tp, m, train, eval, cfg, progress)
+			if bar != nil {
+				_ = bar.Finish()
+			}
+			if err != nil {
+				return err
+			}
+			if res.Resumed > 0 {
+				fmt.Fprintf(errw, "resumed from step %d\n", res.Resumed)
+			}
+			if res.Stopped {
+				fmt.Fprintf(cli.Stdout(ctx), "stopped after step %d (--max-steps); continue with --resume\n", res.Steps)
+				return nil
+			}
+			evalN := eval.Len()
+			if cfg.EvalImages > 0 {
+				evalN = min(evalN, cfg.EvalImages)
+			}
+			fmt.Fprintf(cli.Stdout(ctx), "held-out PSNR %.2f dB SSIM %.4f on %d images; %d steps, trained %d images in %s, last-epoch train loss %.4f\n",
+				res.EvalPSNR, res.EvalSSIM, evalN, res.Steps, res.Images, res.Elapsed.Round(time.Second), res.TrainLoss)
+			out := filepath.Join(cfg.Out, vaeWeightsName)
+			meta := map[string]string{"model": "vae.VAE", "preset": preset,
+				"eval_psnr": fmt.Sprintf("%.4f", res.EvalPSNR), "eval_ssim": fmt.Sprintf("%.4f", res.EvalSSIM),
+				"command": fmt.Sprint(os.Args[1:])}
+			if err := nn.Save(out, m, safetensors.F32, meta); err != nil {
+				return err
+			}
+			fmt.Fprintf(errw, "wrote %s\n", out)
+			return nil
+		},
+	}
+}
+
+func vaeReconstructCommand() *cli.Command {
+	var (
+		preset, weights, out string
+		skip, count, size    int
+	)
+	return &cli.Command{
+		Name:    "reconstruct",
+		Summary: "Reconstruct images with trained VAE weights; write side-by-side PNGs, print PSNR/SSIM",
+		Long: "Without arguments it reconstructs --count bundled Fashion-MNIST images from\n" +
+			"index --skip; otherwise the image files and folders given (folders read flat,\n" +
+			"centre-cropped to --size). Each image is written to --out as a PNG with the\n" +
+			"original on the left and the reconstruction (posterior mean) on the right.",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&preset, "preset", "small-4x", "model preset the weights were trained with")
+			fs.StringVar(&weights, "weights", "", "weights written by `vae train` (required)")
+			fs.IntVar(&skip, "skip", 8000, "first bundled image (8000: the held-out part)")
+			fs.IntVar(&count, "count", 16, "bundled images to reconstruct")
+			fs.IntVar(&size, "size", 0, "image side for files (0: the preset's resolution)")
+			fs.StringVar(&out, "out", "vae-recon", "directory for the PNGs")
+		},
+		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
+			if weights == "" {
+				return cli.Usagef("--weights is required")
+			}
+			mcfg, err := vae.Preset(preset)
+			if err != nil {
+				return cli.Usagef("%v", err)
+			}
+			if size <= 0 {
+				size = mcfg.Resolution
+			}
+			ds, names, cleanup, err := reconstructInputs(args, mcfg, skip, count, size)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			dev, err := vk.Default()
+			if err != nil {
+				return err
+			}
+			tp := autograd.NewTape(tensor.New(dev))
+			m := vae.New(nn.NewBuilder(tp, 0), mcfg)
+			defer nn.Release(m)
+			if _, err := nn.Load(weights, m, nn.LoadOptions{Strict: true}); err != nil {
+				return err
+			}
+			nn.SetTraining(m, false)
+			c, h, w := ds.Shape()
+			var psnr, ssim float64
+			const batch = 32
+			for i := 0; i < ds.Len(); i += batch {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				k := min(batch, ds.Len()-i)
+				imgs := make([]float32, 0, k*c*h*w)
+				for j := range k {
+					img, _, err := ds.Get(i + j)
+					if err != nil {
+						return err
+					}
+					imgs = append(imgs, img...)
+				}
+				rec, oh, ow, err := vae.Reconstruct(tp, m, imgs, k, c, h, w)
+				if err != nil {
+					return err
+				}
+				if oh != h || ow != w {
+					return fmt.Errorf("reconstructions are %d×%d for %d×%d images: --size must be a multiple of %d", oh, ow, h, w, mcfg.Factor())
+				}
+				p, err := metrics.PSNR(imgs, rec, k, c, h, w)
+				if err != nil {
+					return err
+				}
+				s, err := metrics.SSIM(imgs, rec, k, c, h, w)
+				if err != nil {
+					return err
+				}
+				psnr += p * float64(k)
+				ssim += s * float64(k)
+				size := c * h * w
+				for j := range k {
+					// One image per PNG: original | reconstruction.
+					pair := make([]float32, 0, 2*size)
+					pair = append(append(pair, imgs[j*size:(j+1)*size]...), rec[j*size:(j+1)*size]...)
+					path := filepath.Join(out, names[i+j]+".png")
+					if err := vae.WritePNG(path, vae.Grid([][]float32{pair}, 2, c, h, w)); err != nil {
+						return err
+					}
+				}
+			}
+			n := float64(ds.Len())
+			fmt.Fprintf(cli.Stdout(ctx), "PSNR %.2f dB SSIM %.4f on %d images; wrote %s\n", psnr/n, ssim/n, ds.Len(), out)
+			return nil
+		},
+	}
+}
+
+// reconstructInputs returns the images to reconstruct and an output name
+// for each: bundled Fashion-MNIST images without args, else the files and
+// flat folders in args (files are linked into a temporary folder so that
+// data.OpenFolder decodes and crops everything the same way).
+func reconstructInputs(args []string, mcfg vae.Config, skip, count, size int) (data.Dataset, []string, func(), error) {
+	noop := func() {}
+	if len(args) == 0 {
+		ds, err := data.FashionMNIST()
+		if err != nil {
+			return nil, nil, noop, err
+		}
+		if skip < 0 || count < 1 || skip+count > ds.Len() {
+			return nil, nil, noop, cli.Usagef("need --skip ≥ 0, --count ≥ 1 and --skip + --count ≤ %d", ds.Len())
+		}
+		_, rest := ds.Split(skip)
+		part, _ := rest.Split(count)
+		names := make([]string, count)
+		for i := range names {
+			names[i] = fmt.Sprintf("fashion-%05d", skip+i)
+		}
+		return part.Channels(mcfg.InChannels), names, noop, nil
+	}
+	tmp, err := os.MkdirTemp("", "tessera-vae-")
+	if err != nil {
+		return nil, nil, noop, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	n := 0
+	link := func(path string) error {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return err
+		}
+		n++
+		return os.Symlink(abs, filepath.Join(tmp, fmt.Sprintf("%06d-%s", n, filepath.Base(path))))
+	}
+	for _, a := range args {
+		info, err := os.Stat(a)
+		if err != nil {
+			cleanup()
+			return nil, nil, noop, err
+		}
+		if !info.IsDir() {
+			if err := link(a); err != nil {
+				cleanup()
+				return nil, nil, noop, err
+			}
+			continue
+		}
+		f, err := data.OpenFolder(a, data.FolderOptions{Size: size, Channels: mcfg.InChannels, Flat: true})
+		if err != nil {
+			cleanup()
+			return nil, nil, noop, err
+		}
+		for i := range f.Len() {
+			if err := link(f.Path(i)); err != nil {
+				cleanup()
+				return nil, nil, noop, err
+			}
+		}
+	}
+	f, err := data.OpenFolder(tmp, data.FolderOptions{Size: size, Channels: mcfg.InChannels, Flat: true})
+	if err != nil {
+		cleanup()
+		return nil, nil, noop, err
+	}
+	if f.Len() == 0 {
+		cleanup()
+		return nil, nil, noop, cli.Usagef("no images (.png, .jpg, .webp) in %q", args)
+	}
+	names := make([]string, f.Len())
+	for i := range names {
+		base := filepath.Base(f.Path(i))
+		names[i] = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	return f, names, cleanup, nil
+}
