@@ -7,6 +7,7 @@ import (
 	"github.com/tessera-ml/tessera/models/classify"
 	"github.com/tessera-ml/tessera/models/nn"
 	"github.com/tessera-ml/tessera/models/optim"
+	"github.com/tessera-ml/tessera/models/vae"
 	"github.com/tessera-ml/tessera/tensor"
 )
 
@@ -24,6 +25,8 @@ func Cases() []Case {
 		softmaxCase(4096, 4096),
 		copyCase(16<<20),
 		trainConvNetCase(64),
+		vaeTrainCase(32),
+		vaeForwardCase("flux", 256),
 	)
 	return cs
 }
@@ -127,6 +130,62 @@ func trainConvNetCase(batch int) Case {
 				opt.ZeroGrad()
 				return loss.Value
 			}, release
+		},
+	}
+}
+
+// vaeTrainCase is one training step of the small-4x VAE on 28×28 RGB:
+// encode, sample, decode, L1 + MSE + KL, backward and AdamW.
+func vaeTrainCase(batch int) Case {
+	return Case{
+		Op:    "train-vae",
+		Shape: fmt.Sprintf("small-4x-%dx3x28x28", batch),
+		Items: float64(batch),
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
+			tp := autograd.NewTape(e)
+			cfg, _ := vae.Preset("small-4x")
+			m := vae.New(nn.NewBuilder(tp, 1), cfg)
+			opt := optim.NewAdamW(nn.Trainable(m), optim.AdamWConfig{LR: 1e-3})
+			x := tp.Const(e.Uniform(1, -1, 1, batch, 3, 28, 28))
+			step := uint64(0)
+			return func() *tensor.Tensor {
+					step++
+					post := m.Encode(x)
+					y := m.Decode(post.Sample(step))
+					loss := autograd.Add(autograd.Add(nn.L1(y, x), nn.MSE(y, x)), autograd.MulScalar(post.KL(), 1e-6))
+					if err := autograd.Backward(loss); err != nil {
+						return loss.Value
+					}
+					if err := opt.Step(); err != nil {
+						return loss.Value
+					}
+					opt.ZeroGrad()
+					return loss.Value
+				}, func() {
+					opt.Release()
+					nn.Release(m)
+				}
+		},
+	}
+}
+
+// vaeForwardCase encodes and decodes one image with a preset's VAE and
+// random weights (the flux preset: 84 M parameters).
+func vaeForwardCase(preset string, size int) Case {
+	return Case{
+		Op:    "vae-forward",
+		Shape: fmt.Sprintf("%s-1x3x%dx%d", preset, size, size),
+		Items: 1,
+		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
+			tp := autograd.NewTape(e)
+			cfg, _ := vae.Preset(preset)
+			m := vae.New(nn.NewBuilder(tp, 1), cfg)
+			x := tp.Const(e.Uniform(1, -1, 1, 1, 3, size, size))
+			return func() *tensor.Tensor {
+				var y *autograd.Var
+				tp.NoGrad(func() { y = m.Decode(m.Encode(x).Mode()) })
+				return y.Value
+			}, func() { nn.Release(m) }
 		},
 	}
 }
