@@ -48,7 +48,11 @@ func vaeTrainCommand() *cli.Command {
 			"--l1·L1 + --mse·MSE + --kl·KL, AdamW with a cosine schedule, gradient norm\n" +
 			"clipped to --clip. Every --every steps it writes a checkpoint and a grid of\n" +
 			"originals above reconstructions into --out; --resume continues exactly from\n" +
-			"the latest checkpoint there. The final weights go to --out/" + vaeWeightsName + ".",
+			"the latest checkpoint there. The final weights go to --out/" + vaeWeightsName + ".\n" +
+			"--gan-weight W > 0 adds a PatchGAN discriminator (taming-transformers', GroupNorm\n" +
+			"for BatchNorm) with hinge loss from step --gan-start: the loss gains\n" +
+			"W·λ·(−mean D(x̂)), λ taming's adaptive weight, and D takes an AdamW step per step\n" +
+			"(its checkpoints go to --out/checkpoints/disc).",
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&preset, "preset", "small-4x", "model preset (small-4x for 28 px images)")
 			fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the training images")
@@ -67,6 +71,10 @@ func vaeTrainCommand() *cli.Command {
 			fs.IntVar(&cfg.Every, "every", cfg.Every, "steps between evaluations, grids and checkpoints (0: only at the end)")
 			fs.BoolVar(&cfg.Resume, "resume", false, "continue from the latest checkpoint in --out")
 			fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "stop (with a checkpoint) after this many steps in all; 0 runs to the end")
+			fs.Float64Var(&cfg.GANWeight, "gan-weight", 0, "weight of the PatchGAN adversarial loss (0: no GAN)")
+			fs.IntVar(&cfg.GANStart, "gan-start", 0, "step from which the GAN trains")
+			fs.IntVar(&cfg.DiscLayers, "disc-layers", 2, "PatchGAN stride-2 layers (2 for 28 px images)")
+			fs.IntVar(&cfg.DiscCh, "disc-ch", 32, "PatchGAN first-layer channels")
 			fs.BoolVar(&quiet, "quiet", false, "no progress bar")
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
@@ -78,6 +86,9 @@ func vaeTrainCommand() *cli.Command {
 			}
 			if cfg.Out == "" {
 				return cli.Usagef("--out must name a directory")
+			}
+			if cfg.GANWeight < 0 || cfg.GANStart < 0 || cfg.DiscLayers < 1 || cfg.DiscCh < 1 {
+				return cli.Usagef("need --gan-weight ≥ 0, --gan-start ≥ 0, --disc-layers ≥ 1 and --disc-ch ≥ 1")
 			}
 			mcfg, err := vae.Preset(preset)
 			if err != nil {
@@ -103,10 +114,14 @@ func vaeTrainCommand() *cli.Command {
 			var bar *progressbar.ProgressBar
 			var lastEval string
 			progress := func(p vae.Progress) {
+				gan := ""
+				if p.GAN {
+					gan = fmt.Sprintf(" D %.4f λ %.3g", p.DiscLoss, p.GANLambda)
+				}
 				if p.Evaluated {
 					lastEval = fmt.Sprintf(" PSNR %.2f SSIM %.3f", p.PSNR, p.SSIM)
 					if quiet {
-						fmt.Fprintf(errw, "step %d/%d loss %.4f held-out%s\n", p.Step, p.Steps, p.Loss, lastEval)
+						fmt.Fprintf(errw, "step %d/%d loss %.4f%s held-out%s\n", p.Step, p.Steps, p.Loss, gan, lastEval)
 					}
 				}
 				if quiet {
@@ -117,7 +132,7 @@ func vaeTrainCommand() *cli.Command {
 						progressbar.OptionShowCount(), progressbar.OptionSetWidth(24),
 						progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
 				}
-				bar.Describe(fmt.Sprintf("epoch %d loss %.4f%s %4.0f img/s", p.Epoch, p.Loss, lastEval, float64(p.Images)/p.Elapsed.Seconds()))
+				bar.Describe(fmt.Sprintf("epoch %d loss %.4f%s%s %4.0f img/s", p.Epoch, p.Loss, gan, lastEval, float64(p.Images)/p.Elapsed.Seconds()))
 				_ = bar.Set(p.Step)
 			}
 			res, err := vae.Train(ctx, tp, m, train, eval, cfg, progress)

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,6 +59,18 @@ type TrainConfig struct {
 	MaxSteps int
 	// Keep is how many checkpoints to keep (0: 2).
 	Keep int
+	// GANWeight > 0 adds a PatchGAN discriminator with hinge loss
+	// (taming-transformers' VQLPIPSWithDiscriminator without the
+	// perceptual term): the generator's loss gains
+	// GANWeight·λ·(−mean D(x̂)), λ the adaptive weight at the decoder's
+	// conv_out, and D takes one AdamW step per generator step. 0: off.
+	GANWeight float64
+	// GANStart is the step (0-based) from which the adversarial term and
+	// the discriminator's training are on (taming's disc_start).
+	GANStart int
+	// DiscLayers and DiscCh are the PatchGAN's stride-2 layer count and
+	// first-layer channels (0: 2 and 32, for 28-pixel images).
+	DiscLayers, DiscCh int
 }
 
 // DefaultTrainConfig is the recipe of the tokenizer issue: L1 + MSE with a
@@ -76,6 +89,10 @@ type Progress struct {
 	Elapsed            time.Duration
 	Evaluated          bool
 	PSNR, SSIM         float64
+	// DiscLoss is the discriminator's hinge loss and GANLambda the
+	// adaptive weight λ on steps where the GAN was on (GAN true).
+	GAN                 bool
+	DiscLoss, GANLambda float64
 }
 
 // Result summarises a run.
@@ -101,6 +118,56 @@ func sampleSeed(seed uint64, step int) uint64 {
 
 // CheckpointDir is where Train keeps checkpoints under out.
 func CheckpointDir(out string) string { return filepath.Join(out, "checkpoints") }
+
+// DiscCheckpointDir is where Train keeps the discriminator's checkpoints
+// (parameters and optimiser, same step names as the autoencoder's) when
+// the GAN is on: checkpoint.Save holds one model and one optimiser, so
+// the discriminator gets its own file, written before the autoencoder's
+// so that the latest autoencoder checkpoint always has its partner.
+func DiscCheckpointDir(out string) string { return filepath.Join(CheckpointDir(out), "disc") }
+
+// discSeed derives the discriminator's initialisation seed from the run's.
+func discSeed(seed uint64) uint64 { return seed ^ 0xd15c0d15c0d15c0d }
+
+// gan is the discriminator side of a GAN run.
+type gan struct {
+	d      *PatchGAN
+	params []*autograd.Var
+	opt    *optim.AdamW
+	last   *autograd.Var // the decoder's conv_out weight
+	cfg    TrainConfig
+}
+
+// newGAN builds the discriminator and its optimiser: AdamW with betas
+// (0.5, 0.9) and weight decay 5e-4 (not on norms and biases, as for the
+// autoencoder), its learning rate set to the generator's every step.
+func newGAN(tp *autograd.Tape, m *VAE, cfg TrainConfig) (*gan, error) {
+	conv, ok := m.Decoder.ConvOut.(*nn.Conv2d)
+	if !ok {
+		return nil, fmt.Errorf("vae: the GAN's adaptive weight needs the decoder's conv_out to be an nn.Conv2d, not %T", m.Decoder.ConvOut)
+	}
+	layers, ch := cfg.DiscLayers, cfg.DiscCh
+	if layers <= 0 {
+		layers = 2
+	}
+	if ch <= 0 {
+		ch = 32
+	}
+	d := NewPatchGAN(nn.NewBuilder(tp, discSeed(cfg.Seed)), m.Cfg.OutChannels, ch, layers)
+	params := nn.Trainable(d)
+	decay, noDecay := optim.NoDecay(params)
+	opt := optim.NewAdamW(decay, optim.AdamWConfig{LR: cfg.LR, Betas: [2]float64{0.5, 0.9}, WeightDecay: 5e-4})
+	opt.AddGroup(noDecay, optim.GroupConfig{})
+	return &gan{d: d, params: params, opt: opt, last: conv.Weight, cfg: cfg}, nil
+}
+
+func (g *gan) release() {
+	g.opt.Release()
+	nn.Release(g.d)
+}
+
+// on reports whether the GAN trains at 0-based step.
+func (g *gan) on(step int) bool { return g != nil && step >= g.cfg.GANStart }
 
 // Train fits m to train by reconstruction (see TrainConfig), evaluating
 // PSNR and SSIM of the posterior mode's reconstructions on eval every
@@ -135,6 +202,14 @@ func Train(ctx context.Context, tp *autograd.Tape, m *VAE, train, eval data.Data
 	}
 	sched := optim.Cosine(cfg.LR, 0, steps, 0)
 	nn.SetTraining(m, true)
+	var g *gan
+	if cfg.GANWeight > 0 {
+		var err error
+		if g, err = newGAN(tp, m, cfg); err != nil {
+			return res, err
+		}
+		defer g.release()
+	}
 
 	ckDir := CheckpointDir(cfg.Out)
 	startEpoch, skip := 0, 0
@@ -151,6 +226,14 @@ func Train(ctx context.Context, tp *autograd.Tape, m *VAE, train, eval data.Data
 			if st.Extra["steps"] != strconv.Itoa(steps) {
 				return res, fmt.Errorf("vae: %s was written by a run of %s steps, this one has %d (same --epochs, --batch and --train needed to resume)", path, st.Extra["steps"], steps)
 			}
+			if g != nil {
+				// A checkpoint from before the GAN existed (or from a run
+				// without one) has no partner: resuming would not be exact.
+				dpath := checkpoint.Path(DiscCheckpointDir(cfg.Out), st.Step)
+				if _, err := checkpoint.Load(dpath, g.d, g.opt, nil, checkpoint.LoadOptions{}); err != nil {
+					return res, fmt.Errorf("vae: the discriminator's checkpoint for step %d: %w", st.Step, err)
+				}
+			}
 			res.Resumed = st.Step
 			startEpoch, skip = st.Epoch, st.Batch
 			if skip >= perEpoch {
@@ -164,6 +247,15 @@ func Train(ctx context.Context, tp *autograd.Tape, m *VAE, train, eval data.Data
 			return nil
 		}
 		st := checkpoint.State{Step: step, Epoch: epoch, Batch: batch, Extra: map[string]string{"steps": strconv.Itoa(steps)}}
+		if g != nil {
+			dDir := DiscCheckpointDir(cfg.Out)
+			if err := checkpoint.Save(checkpoint.Path(dDir, step), g.d, g.opt, nil, st); err != nil {
+				return err
+			}
+			if err := checkpoint.Keep(dDir, cfg.Keep); err != nil {
+				return err
+			}
+		}
 		if err := checkpoint.Save(checkpoint.Path(ckDir, step), m, opt, ema, st); err != nil {
 			return err
 		}
@@ -201,7 +293,15 @@ func Train(ctx context.Context, tp *autograd.Tape, m *VAE, train, eval data.Data
 				continue // consumed before the checkpoint
 			}
 			sched.Apply(opt)
-			loss, kl, err := trainStep(tp, m, opt, ema, params, batch, cfg, sampleSeed(cfg.Seed, step))
+			var p Progress
+			var loss, kl float64
+			var err error
+			if g.on(step) {
+				p.GAN = true
+				loss, kl, p.DiscLoss, p.GANLambda, err = ganStep(tp, m, opt, ema, params, g, batch, cfg, sampleSeed(cfg.Seed, step))
+			} else {
+				loss, kl, err = trainStep(tp, m, opt, ema, params, batch, cfg, sampleSeed(cfg.Seed, step))
+			}
 			if err != nil {
 				return res, fmt.Errorf("vae: step %d: %w", step+1, err)
 			}
@@ -209,7 +309,7 @@ func Train(ctx context.Context, tp *autograd.Tape, m *VAE, train, eval data.Data
 			res.Images += batch.N
 			lossSum += loss
 			lossN++
-			p := Progress{Epoch: epoch + 1, Step: step, Steps: steps, Loss: loss, KL: kl, Images: res.Images}
+			p.Epoch, p.Step, p.Steps, p.Loss, p.KL, p.Images = epoch+1, step, steps, loss, kl, res.Images
 			if cfg.Every > 0 && step%cfg.Every == 0 && step != steps {
 				if err := save(epoch, batchIdx); err != nil {
 					return res, err
@@ -300,6 +400,133 @@ func trainStep(tp *autograd.Tape, m *VAE, opt optim.Optimizer, ema *optim.EMA, p
 	}
 	kv, err := klv.Value.Item()
 	return float64(lv), float64(kv), err
+}
+
+// recLoss is the reconstruction part of the loss: L1·|x̂−x| + MSE·(x̂−x)²
+// (nil when both weights are 0).
+func recLoss(xr, x *autograd.Var, cfg TrainConfig) *autograd.Var {
+	var l *autograd.Var
+	add := func(t *autograd.Var) {
+		if l == nil {
+			l = t
+		} else {
+			l = autograd.Add(l, t)
+		}
+	}
+	if cfg.L1 != 0 {
+		add(autograd.MulScalar(nn.L1(xr, x), float32(cfg.L1)))
+	}
+	if cfg.MSE != 0 {
+		add(autograd.MulScalar(nn.MSE(xr, x), float32(cfg.MSE)))
+	}
+	return l
+}
+
+// lastGradNorm runs Backward of loss, which must depend on the
+// parameters only through the decoder's conv_out (its input detached, the
+// discriminator frozen), and returns the L2 norm of the conv_out weight's
+// gradient, leaving no gradients behind.
+func lastGradNorm(loss *autograd.Var, conv *nn.Conv2d) (float64, error) {
+	defer conv.Weight.ZeroGrad()
+	if conv.Bias != nil {
+		defer conv.Bias.ZeroGrad()
+	}
+	if err := autograd.Backward(loss); err != nil {
+		return 0, err
+	}
+	if conv.Weight.Grad == nil {
+		return 0, nil
+	}
+	return optim.ClipGradNorm([]*autograd.Var{conv.Weight}, math.Inf(1))
+}
+
+// ganStep is trainStep with the adversarial term, then one discriminator
+// step; it also returns the discriminator's loss and λ.
+//
+// λ = ‖∇_W rec‖ / (‖∇_W adv‖ + 1e-6), W the decoder's conv_out weight, is
+// taken from two extra backward passes over conv_out alone: the decoder's
+// features h (conv_out's input) are computed once, and conv_out is applied
+// again to h detached, so those graphs reach no parameter but conv_out's
+// (the discriminator is frozen while the generator's loss is built). The
+// gradient of a loss with respect to W depends only on h and on the
+// gradient at x̂, which those recomputed graphs share with the full one,
+// so the norms are exactly the full graph's. Both norms are read back to
+// the host (one sync each).
+func ganStep(tp *autograd.Tape, m *VAE, opt optim.Optimizer, ema *optim.EMA, params []*autograd.Var, g *gan, b data.Batch, cfg TrainConfig, seed uint64) (loss, kl, dLoss, lambda float64, err error) {
+	e := tp.Engine()
+	s := e.Scope()
+	defer s.Close()
+	conv := m.Decoder.ConvOut.(*nn.Conv2d) // checked by newGAN
+	x := tp.Const(e.FromFloat32(b.Images, b.N, b.C, b.H, b.W))
+	post := m.Encode(x)
+	h := m.DecodeFeatures(post.Sample(seed))
+	xr := conv.Forward(h)
+	klv := post.KL()
+
+	nn.Freeze(g.d, true)
+	defer nn.Freeze(g.d, false)
+	hd := h.Detach()
+	var recNorm float64
+	if rl := recLoss(conv.Forward(hd), x, cfg); rl != nil {
+		if recNorm, err = lastGradNorm(rl, conv); err != nil {
+			return 0, 0, 0, 0, err
+		}
+	}
+	advNorm, err := lastGradNorm(GenAdvLoss(g.d.Forward(conv.Forward(hd))), conv)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	lambda = AdaptiveWeight(recNorm, advNorm)
+	if math.IsNaN(lambda) {
+		return 0, 0, 0, 0, fmt.Errorf("the GAN's adaptive weight is NaN (gradient norms %g, %g)", recNorm, advNorm)
+	}
+
+	l := autograd.MulScalar(klv, float32(cfg.KL))
+	if rl := recLoss(xr, x, cfg); rl != nil {
+		l = autograd.Add(l, rl)
+	}
+	l = autograd.Add(l, autograd.MulScalar(GenAdvLoss(g.d.Forward(xr)), float32(cfg.GANWeight*lambda)))
+	if err := autograd.Backward(l); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	if cfg.Clip > 0 {
+		if _, err := optim.ClipGradNorm(params, cfg.Clip); err != nil {
+			return 0, 0, 0, 0, err
+		}
+	}
+	if err := opt.Step(); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	opt.ZeroGrad()
+	if ema != nil {
+		if err := ema.Update(opt.StepCount()); err != nil {
+			return 0, 0, 0, 0, err
+		}
+	}
+
+	// The discriminator's step, on this step's reconstructions (from the
+	// generator before its update), at the generator's learning rate.
+	nn.Freeze(g.d, false)
+	dl := HingeDLoss(g.d.Forward(x), g.d.Forward(xr.Detach()))
+	if err := autograd.Backward(dl); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	g.opt.SetLR(opt.LR())
+	if err := g.opt.Step(); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	g.opt.ZeroGrad()
+
+	lv, err := l.Value.Item()
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	kv, err := klv.Value.Item()
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	dv, err := dl.Value.Item()
+	return float64(lv), float64(kv), float64(dv), lambda, err
 }
 
 // Reconstruct decodes the posterior mode of n images (NCHW, [-1, 1]) and

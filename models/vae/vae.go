@@ -127,11 +127,18 @@ func (d *Decoder) Params() []nn.Param {
 
 // Forward decodes z.
 func (d *Decoder) Forward(z *autograd.Var) *autograd.Var {
+	return d.ConvOut.Forward(d.Features(z))
+}
+
+// Features is the decoder up to conv_out's input (Forward is
+// ConvOut.Forward(Features(z))): the GAN's adaptive weight needs gradients
+// at conv_out alone.
+func (d *Decoder) Features(z *autograd.Var) *autograd.Var {
 	h := d.Mid.Forward(d.ConvIn.Forward(z))
 	for i := len(d.Up) - 1; i >= 0; i-- {
 		h = d.Up[i].Forward(h)
 	}
-	return d.ConvOut.Forward(autograd.Silu(d.NormOut.Forward(h)))
+	return autograd.Silu(d.NormOut.Forward(h))
 }
 
 func (d *Decoder) convs(prefix string, fn convVisitor) {
@@ -227,6 +234,15 @@ func (m *VAE) Decode(z *autograd.Var) *autograd.Var {
 		z = m.PostQuantConv.Forward(z)
 	}
 	return m.Decoder.Forward(z)
+}
+
+// DecodeFeatures is Decode up to the decoder's conv_out input:
+// Decode(z) = Decoder.ConvOut.Forward(DecodeFeatures(z)).
+func (m *VAE) DecodeFeatures(z *autograd.Var) *autograd.Var {
+	if m.PostQuantConv != nil {
+		z = m.PostQuantConv.Forward(z)
+	}
+	return m.Decoder.Features(z)
 }
 
 // Scale normalises latents for a downstream model: Scale·(z − Shift).
