@@ -38,6 +38,8 @@ func vaeTrainCommand() *cli.Command {
 	var (
 		preset    string
 		trainSize int
+		dataSpec  string
+		skipBad   bool
 		quiet     bool
 	)
 	return &cli.Command{
@@ -65,7 +67,9 @@ func vaeTrainCommand() *cli.Command {
 			fs.Float64Var(&cfg.Clip, "clip", cfg.Clip, "gradient-norm clip (0: none)")
 			fs.Float64Var(&cfg.EMA, "ema", cfg.EMA, "EMA decay of the weights for evaluation and the result (0: none)")
 			fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed for initialisation, shuffling and posterior samples")
-			fs.IntVar(&trainSize, "train", 8000, "training images; the rest of the 10 000 are held out")
+			fs.IntVar(&trainSize, "train", 0, "training images: the first --train of the data set, the rest held out (0: the first 80%)")
+			fs.StringVar(&dataSpec, "data", "fashion-mnist", "data set: fashion-mnist (bundled), an image folder (class subfolders or flat), CIFAR-10 .bin files (comma-separated), or IMAGES,LABELS IDX files")
+			fs.BoolVar(&skipBad, "skip-bad", false, "skip (and count) image files that cannot be decoded instead of failing")
 			fs.IntVar(&cfg.EvalImages, "eval", cfg.EvalImages, "held-out images evaluated (0: all)")
 			fs.StringVar(&cfg.Out, "out", "vae-out", "directory for checkpoints, grids and the final weights")
 			fs.IntVar(&cfg.Every, "every", cfg.Every, "steps between evaluations, grids and checkpoints (0: only at the end)")
@@ -81,8 +85,8 @@ func vaeTrainCommand() *cli.Command {
 			if len(args) > 0 {
 				return cli.Usagef("unexpected arguments: %q", args)
 			}
-			if cfg.Epochs < 1 || cfg.Batch < 1 || trainSize < cfg.Batch || trainSize >= data.FashionMNISTLen {
-				return cli.Usagef("need --epochs ≥ 1, --batch ≥ 1 and --batch ≤ --train < %d", data.FashionMNISTLen)
+			if cfg.Epochs < 1 || cfg.Batch < 1 || trainSize < 0 {
+				return cli.Usagef("need --epochs ≥ 1, --batch ≥ 1 and --train ≥ 0")
 			}
 			if cfg.Out == "" {
 				return cli.Usagef("--out must name a directory")
@@ -94,12 +98,33 @@ func vaeTrainCommand() *cli.Command {
 			if err != nil {
 				return cli.Usagef("%v", err)
 			}
-			ds, err := data.FashionMNIST()
+			opts := data.OpenOptions{Size: mcfg.Resolution, Channels: mcfg.InChannels, SkipBad: skipBad, Seed: cfg.Seed}
+			evalAll, err := data.Open(dataSpec, opts)
 			if err != nil {
 				return err
 			}
-			trainSet, evalSet := ds.Split(trainSize)
-			train, eval := trainSet.Channels(mcfg.InChannels), evalSet.Channels(mcfg.InChannels)
+			opts.Train = true // image folders: random crops and flips for training
+			trainAll, err := data.Open(dataSpec, opts)
+			if err != nil {
+				return err
+			}
+			if c, h, w := trainAll.Shape(); c != mcfg.InChannels || h != mcfg.Resolution || w != mcfg.Resolution {
+				return cli.Usagef("--data gives %d×%d×%d images but preset %s takes %d×%d×%d", c, h, w, preset, mcfg.InChannels, mcfg.Resolution, mcfg.Resolution)
+			}
+			if trainSize == 0 {
+				trainSize = trainAll.Len() * 4 / 5
+			}
+			if trainSize < cfg.Batch || trainSize >= trainAll.Len() {
+				return cli.Usagef("need --batch ≤ --train < %d (the data set's size)", trainAll.Len())
+			}
+			train, err := data.Range(trainAll, 0, trainSize)
+			if err != nil {
+				return err
+			}
+			eval, err := data.Range(evalAll, trainSize, evalAll.Len())
+			if err != nil {
+				return err
+			}
 			dev, err := vk.Default()
 			if err != nil {
 				return err
@@ -109,8 +134,8 @@ func vaeTrainCommand() *cli.Command {
 			defer nn.Release(m)
 			total, _ := nn.ParamCount(m)
 			errw := cli.Stderr(ctx)
-			fmt.Fprintf(errw, "training a %d-parameter %s VAE on %d Fashion-MNIST images (%d held out) on %s\n",
-				total, preset, train.Len(), eval.Len(), dev.Info)
+			fmt.Fprintf(errw, "training a %d-parameter %s VAE on %d images of %s (%d held out) on %s\n",
+				total, preset, train.Len(), dataSpec, eval.Len(), dev.Info)
 			var bar *progressbar.ProgressBar
 			var lastEval string
 			progress := func(p vae.Progress) {
@@ -182,15 +207,15 @@ func vaeReconstructCommand() *cli.Command {
 			"original on the left and the reconstruction (posterior mean) on the right.",
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&preset, "preset", "small-4x", "model preset the weights were trained with")
-			fs.StringVar(&weights, "weights", "", "weights written by `vae train` (required)")
+			fs.StringVar(&weights, "weights", "", "weights: `vae train` output, FLUX's ae.safetensors, a diffusers AutoencoderKL folder or a PyTorch .ckpt (default: the embedded small-4x Fashion-MNIST weights)")
 			fs.IntVar(&skip, "skip", 8000, "first bundled image (8000: the held-out part)")
 			fs.IntVar(&count, "count", 16, "bundled images to reconstruct")
 			fs.IntVar(&size, "size", 0, "image side for files (0: the preset's resolution)")
 			fs.StringVar(&out, "out", "vae-recon", "directory for the PNGs")
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
-			if weights == "" {
-				return cli.Usagef("--weights is required")
+			if weights == "" && preset != vae.PretrainedPreset {
+				return cli.Usagef("--weights is required for preset %s (the embedded weights are %s)", preset, vae.PretrainedPreset)
 			}
 			mcfg, err := vae.Preset(preset)
 			if err != nil {
@@ -209,11 +234,19 @@ func vaeReconstructCommand() *cli.Command {
 				return err
 			}
 			tp := autograd.NewTape(tensor.New(dev))
-			m := vae.New(nn.NewBuilder(tp, 0), mcfg)
-			defer nn.Release(m)
-			if _, err := nn.Load(weights, m, nn.LoadOptions{Strict: true}); err != nil {
-				return err
+			var m *vae.VAE
+			if weights == "" {
+				if m, err = vae.Pretrained(nn.NewBuilder(tp, 0)); err != nil {
+					return err
+				}
+			} else {
+				m = vae.New(nn.NewBuilder(tp, 0), mcfg)
+				if _, err := vae.LoadWeights(weights, m); err != nil {
+					nn.Release(m)
+					return err
+				}
 			}
+			defer nn.Release(m)
 			nn.SetTraining(m, false)
 			c, h, w := ds.Shape()
 			var psnr, ssim float64

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -80,9 +82,42 @@ func TestVAETrainResumeReconstruct(t *testing.T) {
 		requirePNG(t, p, 2*30+2, 30+2)
 	}
 
-	code, _, errOut = run(t, "vae", "reconstruct", "--out", rec)
+	// Without --weights the embedded small-4x weights reconstruct; other
+	// presets need weights.
+	rec3 := filepath.Join(t.TempDir(), "rec3")
+	code, out, errOut = run(t, "vae", "reconstruct", "--skip", "9990", "--count", "4", "--out", rec3)
+	require.Equal(t, cli.ExitOK, code, errOut)
+	assert.Contains(t, out, "on 4 images")
+	code, _, errOut = run(t, "vae", "reconstruct", "--preset", "small-8x", "--out", rec)
 	assert.Equal(t, cli.ExitUsage, code)
 	assert.Contains(t, errOut, "--weights")
+}
+
+// TestVAETrainOnAFolder trains one step on a flat folder of PNGs with a
+// corrupt file skipped by --skip-bad, and fails naming it without.
+func TestVAETrainOnAFolder(t *testing.T) {
+	needDevice(t)
+	dir := t.TempDir()
+	for i := 0; i < 10; i++ {
+		m := image.NewRGBA(image.Rect(0, 0, 40, 36))
+		for p := range m.Pix {
+			m.Pix[p] = uint8(i*20 + p%7)
+		}
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("img%02d.png", i)))
+		require.NoError(t, err)
+		require.NoError(t, png.Encode(f, m))
+		require.NoError(t, f.Close())
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "broken.png"), []byte("\x89PNG truncated"), 0o644))
+	out := t.TempDir()
+	args := []string{"vae", "train", "--data", dir, "--train", "8", "--batch", "4", "--epochs", "1", "--eval", "2", "--quiet", "--out", out}
+	code, _, errOut := run(t, args...)
+	assert.Equal(t, cli.ExitError, code)
+	assert.Contains(t, errOut, "broken.png")
+	code, _, errOut = run(t, append(args, "--skip-bad")...)
+	require.Equal(t, cli.ExitOK, code, errOut)
+	_, err := os.Stat(filepath.Join(out, vaeWeightsName))
+	require.NoError(t, err)
 }
 
 func TestVAEHelp(t *testing.T) {

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,3 +161,17 @@ func (r *rangeView) Len() int                          { return r.n }
 func (r *rangeView) Classes() []string                 { return r.ds.Classes() }
 func (r *rangeView) Shape() (c, h, w int)              { return r.ds.Shape() }
 func (r *rangeView) Get(i int) ([]float32, int, error) { return r.ds.Get(r.lo + i) }
+
+// FillRand keeps the underlying data set's random crops (and falls back
+// to Get for data sets without them).
+func (r *rangeView) FillRand(i int, dst []float32, rng *rand.Rand) (int, error) {
+	if f, ok := r.ds.(RandomFiller); ok {
+		return f.FillRand(r.lo+i, dst, rng)
+	}
+	img, label, err := r.ds.Get(r.lo + i)
+	if err != nil {
+		return 0, err
+	}
+	copy(dst, img)
+	return label, nil
+}
