@@ -7,7 +7,6 @@ func keepAxis(shape []int, axis int) []int {
 	return out
 }
 
-
 // broadcastBack expands dy (x's shape without axis) back over axis.
 func broadcastBack(x *Tensor, axis int, dy *Tensor) *Tensor {
 	k := FromSlice(keepAxis(x.Shape, axis), dy.Data)
