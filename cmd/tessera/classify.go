@@ -7,8 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/tessera-ml/tessera/autograd"
 	"github.com/tessera-ml/tessera/internal/cli"
 	"github.com/tessera-ml/tessera/models/classify"
@@ -79,23 +77,15 @@ func classifyTrainCommand() *cli.Command {
 			errw := cli.Stderr(ctx)
 			fmt.Fprintf(errw, "training a %d-parameter convnet on %d Fashion-MNIST images (%d held out) on %s\n",
 				total, train.Len(), eval.Len(), dev.Info)
-			var bar *progressbar.ProgressBar
+			bar := &stepBar{w: errw}
 			progress := func(p classify.Progress) {
 				if quiet {
 					return
 				}
-				if bar == nil {
-					bar = progressbar.NewOptions(p.Steps, progressbar.OptionSetWriter(errw),
-						progressbar.OptionShowCount(), progressbar.OptionSetWidth(24),
-						progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-				}
-				bar.Describe(fmt.Sprintf("epoch %d loss %.3f %4.0f img/s", p.Epoch, p.Loss, float64(p.Images)/p.Elapsed.Seconds()))
-				_ = bar.Set(p.Step)
+				bar.update(p.Step, p.Steps, fmt.Sprintf("epoch %d loss %.3f %4.0f img/s", p.Epoch, p.Loss, float64(p.Images)/p.Elapsed.Seconds()))
 			}
 			res, err := classify.Train(ctx, tp, m, train, eval, cfg, progress)
-			if bar != nil {
-				_ = bar.Finish()
-			}
+			bar.finish()
 			if err != nil {
 				return err
 			}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-
 	"github.com/tessera-ml/tessera/autograd"
 	"github.com/tessera-ml/tessera/internal/cli"
 	"github.com/tessera-ml/tessera/models/data"
@@ -136,7 +134,7 @@ func vaeTrainCommand() *cli.Command {
 			errw := cli.Stderr(ctx)
 			fmt.Fprintf(errw, "training a %d-parameter %s VAE on %d images of %s (%d held out) on %s\n",
 				total, preset, train.Len(), dataSpec, eval.Len(), dev.Info)
-			var bar *progressbar.ProgressBar
+			bar := &stepBar{w: errw}
 			var lastEval string
 			progress := func(p vae.Progress) {
 				gan := ""
@@ -152,18 +150,10 @@ func vaeTrainCommand() *cli.Command {
 				if quiet {
 					return
 				}
-				if bar == nil {
-					bar = progressbar.NewOptions(p.Steps, progressbar.OptionSetWriter(errw),
-						progressbar.OptionShowCount(), progressbar.OptionSetWidth(24),
-						progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
-				}
-				bar.Describe(fmt.Sprintf("epoch %d loss %.4f%s%s %4.0f img/s", p.Epoch, p.Loss, gan, lastEval, float64(p.Images)/p.Elapsed.Seconds()))
-				_ = bar.Set(p.Step)
+				bar.update(p.Step, p.Steps, fmt.Sprintf("epoch %d loss %.4f%s%s %4.0f img/s", p.Epoch, p.Loss, gan, lastEval, float64(p.Images)/p.Elapsed.Seconds()))
 			}
 			res, err := vae.Train(ctx, tp, m, train, eval, cfg, progress)
-			if bar != nil {
-				_ = bar.Finish()
-			}
+			bar.finish()
 			if err != nil {
 				return err
 			}
