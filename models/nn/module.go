@@ -172,3 +172,20 @@ func checkPositive(layer string, vals ...int) {
 		}
 	}
 }
+
+// Inference runs a block's forward pass fn in its own tensor scope when
+// the tape records no gradients, keeping only the result: a forward pass
+// without backward then holds one block's temporaries at a time instead of
+// the whole network's. With gradients on it just calls fn (backward needs
+// the temporaries).
+func Inference(x *autograd.Var, fn func() *autograd.Var) *autograd.Var {
+	tp := x.Tape()
+	if tp.Recording() {
+		return fn()
+	}
+	s := tp.Engine().Scope()
+	out := fn()
+	s.Keep(out.Value)
+	s.Close()
+	return out
+}

@@ -234,3 +234,35 @@ func TestEmbeddingAndRowNorms(t *testing.T) {
 	assert.Equal(t, float32(2), g[3*4])
 	assert.Equal(t, float32(0), g[4*4], "id 4 was not looked up")
 }
+
+// Under NoGrad, Inference releases a block's temporaries as soon as the
+// block returns; with gradients on it keeps them for backward.
+func TestInferenceScopeReleasesTemporaries(t *testing.T) {
+	tp := testTape(t)
+	e := tp.Engine()
+	x := tp.Const(e.Full(1, 256, 256))
+	block := func() *autograd.Var {
+		h := x
+		for i := 0; i < 8; i++ {
+			h = autograd.Tanh(autograd.AddScalar(h, 0.1))
+		}
+		return h
+	}
+	require.NoError(t, e.Sync())
+	base := e.Device().Memory().Live
+	var out *autograd.Var
+	tp.NoGrad(func() { out = Inference(x, block) })
+	require.NoError(t, e.Sync())
+	assert.Equal(t, base+256*256*4, e.Device().Memory().Live, "only the result is left")
+	want, err := out.Value.Float32()
+	require.NoError(t, err)
+
+	s := e.Scope()
+	kept := Inference(x, block)
+	require.NoError(t, e.Sync())
+	assert.Greater(t, e.Device().Memory().Live, base+2*256*256*4, "with gradients on, temporaries stay")
+	got, err := kept.Value.Float32()
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	s.Close()
+}

@@ -49,6 +49,10 @@ func (r *ResnetBlock) Params() []nn.Param {
 
 // Forward applies the block to x [N, in, H, W].
 func (r *ResnetBlock) Forward(x *autograd.Var) *autograd.Var {
+	return nn.Inference(x, func() *autograd.Var { return r.forward(x) })
+}
+
+func (r *ResnetBlock) forward(x *autograd.Var) *autograd.Var {
 	h := r.Conv1.Forward(autograd.Silu(r.Norm1.Forward(x)))
 	h = r.Conv2.Forward(autograd.Silu(r.Norm2.Forward(h)))
 	if r.NinShortcut != nil {
@@ -88,6 +92,10 @@ func (a *AttnBlock) Params() []nn.Param {
 
 // Forward applies the block to x [N, C, H, W].
 func (a *AttnBlock) Forward(x *autograd.Var) *autograd.Var {
+	return nn.Inference(x, func() *autograd.Var { return a.forward(x) })
+}
+
+func (a *AttnBlock) forward(x *autograd.Var) *autograd.Var {
 	s := x.Shape()
 	n, c, hw := s[0], s[1], s[2]*s[3]
 	h := a.Norm.Forward(x)
