@@ -23,7 +23,7 @@ import (
 func vaeCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "vae",
-		Summary: "Train the KL autoencoder on Fashion-MNIST and reconstruct images with it",
+		Summary: "Train continuous VAEs and reconstruct images with them",
 		Sub:     []*cli.Command{vaeTrainCommand(), vaeReconstructCommand()},
 	}
 }
@@ -42,9 +42,10 @@ func vaeTrainCommand() *cli.Command {
 	)
 	return &cli.Command{
 		Name:    "train",
-		Summary: "Train a VAE preset on the bundled Fashion-MNIST split, reporting held-out PSNR/SSIM",
-		Long: "Trains on the first --train images of the bundled Fashion-MNIST test split\n" +
-			"(as 3 channels) and evaluates on the rest (at most --eval of them): loss\n" +
+		Summary: "Train a VAE preset on a data set (default: bundled Fashion-MNIST), reporting held-out PSNR/SSIM",
+		Long: "Trains on the first --train images of --data (the bundled Fashion-MNIST\n" +
+			"split by default, fed as the preset's channels) and evaluates on the rest\n" +
+			"(at most --eval of them): loss\n" +
 			"--l1·L1 + --mse·MSE + --kl·KL, AdamW with a cosine schedule, gradient norm\n" +
 			"clipped to --clip. Every --every steps it writes a checkpoint and a grid of\n" +
 			"originals above reconstructions into --out; --resume continues exactly from\n" +
