@@ -182,8 +182,6 @@ func (e *Engine) reduceRecord(op reduceOp, x *Tensor, lines, n, inner int, y *Te
 	return nil
 }
 
-var reduceNames = [...]string{"Sum", "Mean", "Max", "LogSumExp", "Argmax"}
-
 // reduce is op along axis of x (every element when all), name being the
 // public op for errors.
 func reduce(name string, op reduceOp, x *Tensor, all bool, axis int) *Tensor {

@@ -95,7 +95,7 @@ func encode(model nn.Module, opt optim.Optimizer, ema *optim.EMA, st State) ([]s
 	meta := make(map[string]string, len(st.Extra)+3)
 	for k, v := range st.Extra {
 		if strings.HasPrefix(k, reservedPrefix) {
-			return nil, nil, fmt.Errorf("Extra key %q: keys starting with %q are reserved", k, reservedPrefix)
+			return nil, nil, fmt.Errorf("State.Extra key %q: keys starting with %q are reserved", k, reservedPrefix)
 		}
 		meta[k] = v
 	}
