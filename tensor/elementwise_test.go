@@ -43,6 +43,8 @@ func TestUnaryOps(t *testing.T) {
 		{"powscalar", 0.1, 3, func(x *Tensor) *Tensor { return PowScalar(x, 2.5) }, func(x *ref.Tensor) *ref.Tensor { return ref.PowScalar(x, 2.5) }, 1e-6},
 		{"powscalar-negative-base", -3, 3, func(x *Tensor) *Tensor { return PowScalar(x, 3) }, func(x *ref.Tensor) *ref.Tensor { return ref.PowScalar(x, 3) }, 1e-6},
 		{"clone", -3, 3, Clone, func(x *ref.Tensor) *ref.Tensor { return x.Clone() }, 0},
+		{"maxscalar", -3, 3, func(x *Tensor) *Tensor { return MaxScalar(x, 0.5) }, func(x *ref.Tensor) *ref.Tensor { return ref.Maximum(x, ref.Full([]int{1}, 0.5)) }, 0},
+		{"minscalar", -3, 3, func(x *Tensor) *Tensor { return MinScalar(x, -0.5) }, func(x *ref.Tensor) *ref.Tensor { return ref.Minimum(x, ref.Full([]int{1}, -0.5)) }, 0},
 	}
 	for _, tc := range tests {
 		for _, shape := range oddShapes {

@@ -266,3 +266,15 @@ func TestInferenceScopeReleasesTemporaries(t *testing.T) {
 	assert.Equal(t, want, got)
 	s.Close()
 }
+
+func TestUpsampleDownsampleLayers(t *testing.T) {
+	tp := testTape(t)
+	e := tp.Engine()
+	x := ref.FromFloat32([]int{2, 3, 4, 6}, ref.Rand(11, 2, 3, 4, 6).Float32())
+	up := Upsample{Factor: 2}.Forward(tp.Const(e.FromFloat32(x.Float32(), x.Shape...)))
+	require.NoError(t, ref.Close(hostValues(t, up), ref.UpsampleNearest(x, 8, 12), 0))
+	down := Downsample{Factor: 2}.Forward(up)
+	require.NoError(t, ref.Close(hostValues(t, down), x, 1e-6), "averaging a nearest 2× upsample gives the input back")
+	assert.Empty(t, Upsample{}.Params())
+	assert.Empty(t, Downsample{}.Params())
+}
