@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Tessera needs on Debian/Ubuntu: the Vulkan
 # loader and headers, Mesa's Vulkan drivers (including the Lavapipe CPU
-# driver), the validation layers, the glslc shader compiler and Xvfb.
+# driver), the validation layers, the glslc shader compiler, Xvfb, and the
+# X11 headers GLFW builds against (the viewer window).
 #
 # Idempotent: only packages that are not yet installed are installed, and
 # `apt-get update` runs only when something has to be installed. Uses sudo
@@ -9,7 +10,8 @@
 # step (for example on a non-Debian system with the dependencies in place).
 set -euo pipefail
 
-PACKAGES=(libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslc xvfb)
+PACKAGES=(libvulkan1 libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslc xvfb
+	libx11-dev libxrandr-dev libxinerama-dev libxcursor-dev libxi-dev libxxf86vm-dev libgl1-mesa-dev x11-apps)
 MIN_GO_MINOR=26 # Go 1.26
 
 log() { printf 'install-deps: %s\n' "$*"; }

@@ -35,6 +35,8 @@ type Device struct {
 	prof    *profiler
 	err     error // first recording failure, returned by Err / Sync
 	closed  bool
+
+	wsi wsiDevice // surfaces, swapchains and side submissions (surface.go)
 }
 
 // deviceOptions force the fallback paths a driver may need, so tests can
@@ -66,6 +68,10 @@ func openDevice(inst *instance, index int, opts deviceOptions) (*Device, error) 
 	if info.PushDescriptor {
 		exts = append(exts, cstr("VK_KHR_push_descriptor"))
 	}
+	swapchain := len(inst.wsiExts) > 0 && deviceHasExtension(pd, "VK_KHR_swapchain")
+	if swapchain {
+		exts = append(exts, cstr("VK_KHR_swapchain"))
+	}
 	dci := vk.DeviceCreateInfo{
 		SType:                   vk.StructureTypeDeviceCreateInfo,
 		QueueCreateInfoCount:    1,
@@ -78,6 +84,7 @@ func openDevice(inst *instance, index int, opts deviceOptions) (*Device, error) 
 		return nil, fmt.Errorf("vk: opening %s: %w", info.Name, wrapResult("vkCreateDevice", res))
 	}
 	d := &Device{Info: info, inst: inst, handle: handle, pushDesc: info.PushDescriptor, kernels: map[kernelKey]*Kernel{}}
+	d.wsi.swapchain = swapchain
 	var queue vk.Queue // a local: cgo refuses pointers into Go structs holding Go pointers
 	vk.GetDeviceQueue(handle, info.queueFamily, 0, &queue)
 	d.queue = queue
@@ -154,6 +161,7 @@ func (d *Device) destroy() {
 		return
 	}
 	vk.DeviceWaitIdle(d.handle)
+	d.wsi.destroy()
 	if d.stream != nil {
 		d.stream.destroy()
 	}

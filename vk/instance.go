@@ -36,6 +36,7 @@ type instance struct {
 	validation bool
 	infos      []DeviceInfo
 	physical   []vk.PhysicalDevice
+	wsiExts    []string // window-system extensions enabled (surface.go)
 }
 
 // registry is the package's one piece of global state: the instance and the
@@ -81,6 +82,12 @@ func loadInstance() (*instance, error) {
 			fmt.Fprintf(os.Stderr, "tessera: TESSERA_VALIDATION=1 but %s is not installed (apt-get install vulkan-validationlayers); running without it\n", validationLayer)
 		}
 	}
+	// Surface extensions cost nothing when unused and must be enabled now
+	// for a window (the viewer) to present from this instance later.
+	wsiExts := wsiInstanceExtensions()
+	for _, e := range wsiExts {
+		exts = append(exts, cstr(e))
+	}
 	app := vk.ApplicationInfo{
 		SType:            vk.StructureTypeApplicationInfo,
 		PApplicationName: cstr("tessera"),
@@ -103,6 +110,7 @@ func loadInstance() (*instance, error) {
 		return nil, fmt.Errorf("vk: loading instance functions: %w", err)
 	}
 	inst := &instance{gipa: gipa, handle: handle, api: api, validation: validation}
+	inst.wsiExts = wsiExts
 	if validation {
 		var ok C.int
 		inst.debug = C.tsr_debug_create(gipa, C.VkInstance(unsafe.Pointer(handle)), &ok)

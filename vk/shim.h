@@ -71,4 +71,72 @@ void tsr_cmd_fill(tsr_fns *f, VkCommandBuffer cb, uint64_t buf, uint64_t off, ui
 void tsr_cmd_timestamp(tsr_fns *f, VkCommandBuffer cb, VkQueryPool pool, uint32_t query, int bottom);
 void tsr_cmd_reset_queries(tsr_fns *f, VkCommandBuffer cb, VkQueryPool pool, uint32_t first, uint32_t count);
 
+// ---- Window-system integration (surfaces, swapchains) and side submissions.
+// The platform surface structs are declared here with the same layout as
+// Vulkan's, so that this package builds without X11 or Wayland headers.
+
+// tsr_surface_create_xlib creates a VkSurfaceKHR for an Xlib window
+// (display is a Display*, window an X11 Window id).
+VkResult tsr_surface_create_xlib(void *gipa, VkInstance instance, void *display, uint64_t window, VkSurfaceKHR *out);
+void tsr_surface_destroy(void *gipa, VkInstance instance, VkSurfaceKHR surface);
+// tsr_surface_support sets *ok when queue family family of pd can present to surface.
+VkResult tsr_surface_support(void *gipa, VkInstance instance, VkPhysicalDevice pd, uint32_t family, VkSurfaceKHR surface, uint32_t *ok);
+
+#define TSR_MAX_FORMATS 64
+#define TSR_MAX_MODES 16
+#define TSR_MAX_IMAGES 16
+
+typedef struct {
+	uint32_t min_images, max_images;
+	uint32_t cur_w, cur_h, min_w, min_h, max_w, max_h;
+	uint32_t usage, transforms, current_transform, composite_alpha;
+	uint32_t nformats;
+	uint32_t formats[TSR_MAX_FORMATS];
+	uint32_t colorspaces[TSR_MAX_FORMATS];
+	uint32_t nmodes;
+	uint32_t modes[TSR_MAX_MODES];
+} tsr_surface_caps;
+
+// tsr_surface_query fills c with pd's capabilities, formats and present modes for surface.
+VkResult tsr_surface_query(void *gipa, VkInstance instance, VkPhysicalDevice pd, VkSurfaceKHR surface, tsr_surface_caps *c);
+
+// Device-level functions for presents and side submissions (command buffers
+// of their own, outside the stream, with semaphores and fences).
+typedef struct tsr_wsi tsr_wsi;
+// tsr_wsi_load returns NULL when a core entry point is missing; the swapchain
+// functions are loaded only when swapchain is set.
+tsr_wsi *tsr_wsi_load(void *gipa, VkInstance instance, VkDevice device, int swapchain);
+void tsr_wsi_free(tsr_wsi *w);
+
+VkResult tsr_side_create(tsr_wsi *w, VkDevice device, uint32_t family, uint32_t n, VkCommandPool *pool,
+	VkCommandBuffer *cbs, VkFence *fences);
+void tsr_side_destroy(tsr_wsi *w, VkDevice device, VkCommandPool pool, uint32_t n, VkFence *fences);
+VkResult tsr_semaphore_create(tsr_wsi *w, VkDevice device, VkSemaphore *out);
+void tsr_semaphore_destroy(tsr_wsi *w, VkDevice device, VkSemaphore s);
+// tsr_fence_wait waits for fence (timeout in ns) and, when it signalled, resets it if reset is set.
+VkResult tsr_fence_wait(tsr_wsi *w, VkDevice device, VkFence fence, uint64_t timeout, int reset);
+VkResult tsr_queue_wait_idle(tsr_wsi *w, VkQueue queue);
+
+// tsr_record_blit records into cb (begun here, ended here): make earlier
+// shader and transfer writes visible, move image to TRANSFER_DST, copy the
+// tightly packed width x height buffer at src+src_off into it, optionally
+// (cap != 0) copy the image back into cap+cap_off for the host, and move
+// the image to PRESENT_SRC.
+VkResult tsr_record_blit(tsr_wsi *w, VkCommandBuffer cb, uint64_t src, uint64_t src_off, VkImage image,
+	uint32_t width, uint32_t height, uint64_t cap, uint64_t cap_off);
+// tsr_record_readback records into cb (begun and ended here) a copy of size
+// bytes from src+src_off to dst+dst_off, made visible to the host.
+VkResult tsr_record_readback(tsr_wsi *w, VkCommandBuffer cb, uint64_t src, uint64_t src_off, uint64_t dst,
+	uint64_t dst_off, uint64_t size);
+// tsr_submit submits cb, waiting on wait (may be VK_NULL_HANDLE) at the
+// transfer stage, signalling signal (may be VK_NULL_HANDLE) and fence.
+VkResult tsr_submit(tsr_wsi *w, VkQueue queue, VkCommandBuffer cb, VkSemaphore wait, VkSemaphore signal, VkFence fence);
+
+VkResult tsr_swapchain_create(tsr_wsi *w, VkDevice device, VkSurfaceKHR surface, uint32_t min_images,
+	uint32_t format, uint32_t colorspace, uint32_t width, uint32_t height, uint32_t usage, uint32_t transform,
+	uint32_t alpha, uint32_t mode, VkSwapchainKHR old, VkSwapchainKHR *out, uint32_t *nimages, VkImage *images);
+void tsr_swapchain_destroy(tsr_wsi *w, VkDevice device, VkSwapchainKHR sc);
+VkResult tsr_acquire(tsr_wsi *w, VkDevice device, VkSwapchainKHR sc, uint64_t timeout, VkSemaphore sem, uint32_t *index);
+VkResult tsr_present(tsr_wsi *w, VkQueue queue, VkSwapchainKHR sc, uint32_t index, VkSemaphore wait);
+
 #endif

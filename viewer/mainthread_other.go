@@ -1,0 +1,5 @@
+//go:build !headless && !tessera_headless && !linux
+
+package viewer
+
+func threadID() int { return 0 }
