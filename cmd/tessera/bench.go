@@ -31,7 +31,7 @@ func benchCommand() *cli.Command {
 			"NxCinxHxW-Cout-kK with padding K/2. The same cases run under\n" +
 			"`go test -bench Cases ./internal/bench`.",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&ops, "op", "", "comma-separated ops to run (default all; see --list)")
+			fs.StringVar(&ops, "op", "", "comma-separated ops to run (default all but the heavy cases; see --list)")
 			fs.StringVar(&shapes, "shape", "", "comma-separated shapes to run (default all)")
 			fs.IntVar(&repeats, "repeat", 5, "timed runs per case")
 			fs.BoolVar(&asJSON, "json", false, "print a JSON array: op, shape, median_ms, gflops or gbps")
@@ -48,7 +48,11 @@ func benchCommand() *cli.Command {
 			out := cli.Stdout(ctx)
 			if list {
 				for _, c := range bench.Cases() {
-					fmt.Fprintf(out, "%-10s %s\n", c.Op, c.Shape)
+					heavy := ""
+					if c.Heavy {
+						heavy = "  (heavy: run only when --op or --shape names it)"
+					}
+					fmt.Fprintf(out, "%-10s %s%s\n", c.Op, c.Shape, heavy)
 				}
 				return nil
 			}

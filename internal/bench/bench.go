@@ -24,6 +24,9 @@ type Case struct {
 	// returns the function that records one run, and a function releasing
 	// what the scope does not own (nil if nothing).
 	Prepare func(e *tensor.Engine) (run func() *tensor.Tensor, release func())
+	// Heavy cases take minutes on a CPU device: Select leaves them out
+	// unless the op or shape filter names them.
+	Heavy bool
 }
 
 // Name is "op/shape".
@@ -101,7 +104,7 @@ func once(e *tensor.Engine, run func() *tensor.Tensor) error {
 }
 
 // Select filters cases by op names and shapes (comma-separated, empty
-// matches all).
+// matches all but the heavy cases).
 func Select(cases []Case, ops, shapes string) []Case {
 	match := func(list, v string) bool {
 		if list == "" {
@@ -116,6 +119,9 @@ func Select(cases []Case, ops, shapes string) []Case {
 	}
 	var out []Case
 	for _, c := range cases {
+		if c.Heavy && ops == "" && shapes == "" {
+			continue
+		}
 		if match(ops, c.Op) && match(shapes, c.Shape) {
 			out = append(out, c)
 		}

@@ -28,6 +28,7 @@ func Cases() []Case {
 		vaeTrainCase(32),
 		vaeForwardCase("flux", 256),
 	)
+	cs = append(cs, quantCases()...)
 	return cs
 }
 
