@@ -25,6 +25,8 @@ func commands() []*cli.Command {
 		benchCommand(),
 		classifyCommand(),
 		vaeCommand(),
+		tokenizerCommand(),
+		viewCommand(),
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/tessera-ml/tessera/models/safetensors"
 	"github.com/tessera-ml/tessera/models/vae"
 	"github.com/tessera-ml/tessera/tensor"
+	"github.com/tessera-ml/tessera/viewer"
 	"github.com/tessera-ml/tessera/vk"
 )
 
@@ -39,6 +40,7 @@ func vaeTrainCommand() *cli.Command {
 		dataSpec  string
 		skipBad   bool
 		quiet     bool
+		view      viewFlags
 	)
 	return &cli.Command{
 		Name:    "train",
@@ -79,6 +81,7 @@ func vaeTrainCommand() *cli.Command {
 			fs.IntVar(&cfg.DiscLayers, "disc-layers", 2, "PatchGAN stride-2 layers (2 for 28 px images)")
 			fs.IntVar(&cfg.DiscCh, "disc-ch", 32, "PatchGAN first-layer channels")
 			fs.BoolVar(&quiet, "quiet", false, "no progress bar")
+			view.register(fs)
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
 			if len(args) > 0 {
@@ -97,30 +100,8 @@ func vaeTrainCommand() *cli.Command {
 			if err != nil {
 				return cli.Usagef("%v", err)
 			}
-			opts := data.OpenOptions{Size: mcfg.Resolution, Channels: mcfg.InChannels, SkipBad: skipBad, Seed: cfg.Seed}
-			evalAll, err := data.Open(dataSpec, opts)
-			if err != nil {
-				return err
-			}
-			opts.Train = true // image folders: random crops and flips for training
-			trainAll, err := data.Open(dataSpec, opts)
-			if err != nil {
-				return err
-			}
-			if c, h, w := trainAll.Shape(); c != mcfg.InChannels || h != mcfg.Resolution || w != mcfg.Resolution {
-				return cli.Usagef("--data gives %d×%d×%d images but preset %s takes %d×%d×%d", c, h, w, preset, mcfg.InChannels, mcfg.Resolution, mcfg.Resolution)
-			}
-			if trainSize == 0 {
-				trainSize = trainAll.Len() * 4 / 5
-			}
-			if trainSize < cfg.Batch || trainSize >= trainAll.Len() {
-				return cli.Usagef("need --batch ≤ --train < %d (the data set's size)", trainAll.Len())
-			}
-			train, err := data.Range(trainAll, 0, trainSize)
-			if err != nil {
-				return err
-			}
-			eval, err := data.Range(evalAll, trainSize, evalAll.Len())
+			train, eval, err := openSplit(splitSpec{Data: dataSpec, Size: mcfg.Resolution, Channels: mcfg.InChannels,
+				Train: trainSize, Batch: cfg.Batch, SkipBad: skipBad, Seed: cfg.Seed, Model: "preset " + preset})
 			if err != nil {
 				return err
 			}
@@ -135,26 +116,49 @@ func vaeTrainCommand() *cli.Command {
 			errw := cli.Stderr(ctx)
 			fmt.Fprintf(errw, "training a %d-parameter %s VAE on %d images of %s (%d held out) on %s\n",
 				total, preset, train.Len(), dataSpec, eval.Len(), dev.Info)
-			bar := &stepBar{w: errw}
-			var lastEval string
-			progress := func(p vae.Progress) {
-				gan := ""
-				if p.GAN {
-					gan = fmt.Sprintf(" D %.4f λ %.3g", p.DiscLoss, p.GANLambda)
-				}
-				if p.Evaluated {
-					lastEval = fmt.Sprintf(" PSNR %.2f SSIM %.3f", p.PSNR, p.SSIM)
-					if quiet {
-						fmt.Fprintf(errw, "step %d/%d loss %.4f%s held-out%s\n", p.Step, p.Steps, p.Loss, gan, lastEval)
+			preview, nPreview, err := previewImages(eval, view.images)
+			if err != nil {
+				return err
+			}
+			var res vae.Result
+			err = view.run(ctx, dev, "tessera vae train", cfg.Out, func(ctx context.Context, v *viewer.Viewer, stop func() bool) error {
+				bar := &stepBar{w: errw}
+				var lastEval string
+				var cv curves
+				var perr error
+				progress := func(p vae.Progress) {
+					gan := ""
+					if p.GAN {
+						gan = fmt.Sprintf(" D %.4f lambda %.3g", p.DiscLoss, p.GANLambda)
+					}
+					if p.Evaluated {
+						lastEval = fmt.Sprintf(" PSNR %.2f SSIM %.3f", p.PSNR, p.SSIM)
+						if quiet {
+							fmt.Fprintf(errw, "step %d/%d loss %.4f%s held-out%s\n", p.Step, p.Steps, p.Loss, gan, lastEval)
+						}
+					}
+					desc := fmt.Sprintf("epoch %d loss %.4f%s%s %4.0f img/s", p.Epoch, p.Loss, gan, lastEval, float64(p.Images)/p.Elapsed.Seconds())
+					if v != nil {
+						// The VAE reports no MSE or batch PSNR: the curves show the loss.
+						cv.add(p.Loss, p.Loss, p.PSNR)
+						if (p.Step%max(view.every, 1) == 0 || p.Step == p.Steps) && perr == nil {
+							c, h, w := eval.Shape()
+							perr = postVAEFrame(v, tp, m, preview, nPreview, c, h, w, &cv, fmt.Sprintf("step %d/%d  %s", p.Step, p.Steps, desc))
+						}
+					}
+					if !quiet {
+						bar.update(p.Step, p.Steps, desc)
 					}
 				}
-				if quiet {
-					return
+				cfg.Stop = stop
+				var err error
+				res, err = vae.Train(ctx, tp, m, train, eval, cfg, progress)
+				bar.finish()
+				if err == nil {
+					err = perr
 				}
-				bar.update(p.Step, p.Steps, fmt.Sprintf("epoch %d loss %.4f%s%s %4.0f img/s", p.Epoch, p.Loss, gan, lastEval, float64(p.Images)/p.Elapsed.Seconds()))
-			}
-			res, err := vae.Train(ctx, tp, m, train, eval, cfg, progress)
-			bar.finish()
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -162,7 +166,7 @@ func vaeTrainCommand() *cli.Command {
 				fmt.Fprintf(errw, "resumed from step %d\n", res.Resumed)
 			}
 			if res.Stopped {
-				fmt.Fprintf(cli.Stdout(ctx), "stopped after step %d (--max-steps); continue with --resume\n", res.Steps)
+				fmt.Fprintf(cli.Stdout(ctx), "stopped after step %d; continue with --resume\n", res.Steps)
 				return nil
 			}
 			evalN := eval.Len()

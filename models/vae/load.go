@@ -88,16 +88,16 @@ func weightsFile(path string, m *VAE) (*safetensors.File, *Config, error) {
 			err = fmt.Errorf("vae: %w", err)
 		}
 	case ".ckpt", ".pth", ".pt", ".bin":
-		f, err = torchFile(path)
+		f, err = ReadTorchFile(path)
 	default:
 		err = fmt.Errorf("vae: %s: unknown weights format %q (want a .safetensors file with LDM names, a diffusers AutoencoderKL directory, or a PyTorch .ckpt/.pth/.pt/.bin checkpoint)", path, ext)
 	}
 	return f, nil, err
 }
 
-// torchFile reads a PyTorch checkpoint into an in-memory safetensors file
+// ReadTorchFile reads a PyTorch checkpoint into an in-memory safetensors file
 // (torchfile spells dtypes as safetensors does), sorted by name.
-func torchFile(path string) (*safetensors.File, error) {
+func ReadTorchFile(path string) (*safetensors.File, error) {
 	ts, err := torchfile.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("vae: %w", err)
@@ -148,7 +148,7 @@ func diffusersFile(dir string, m *VAE) (*safetensors.File, Config, error) {
 			return nil, Config{}, fmt.Errorf("vae: %w", err)
 		}
 	} else if _, err := os.Stat(filepath.Join(d, diffusersPickle)); err == nil {
-		if src, err = torchFile(filepath.Join(d, diffusersPickle)); err != nil {
+		if src, err = ReadTorchFile(filepath.Join(d, diffusersPickle)); err != nil {
 			return nil, Config{}, err
 		}
 	} else {

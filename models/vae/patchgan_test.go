@@ -193,7 +193,7 @@ func TestLastGradNormMatchesFullGraph(t *testing.T) {
 	}
 
 	h := m.DecodeFeatures(z).Detach()
-	short, err := lastGradNorm(recLoss(conv.Forward(h), x, tc), conv)
+	short, err := LastGradNorm(recLoss(conv.Forward(h), x, tc), conv)
 	require.NoError(t, err)
 	assert.Greater(t, full, 0.0)
 	assert.InDelta(t, full, short, 1e-6*full)

@@ -71,6 +71,9 @@ type TrainConfig struct {
 	// DiscLayers and DiscCh are the PatchGAN's stride-2 layer count and
 	// first-layer channels (0: 2 and 32, for 28-pixel images).
 	DiscLayers, DiscCh int
+	// Stop, when set, is asked after every step; true ends the run there as
+	// MaxSteps does (with a checkpoint).
+	Stop func() bool
 }
 
 // DefaultTrainConfig is the recipe of the tokenizer issue: L1 + MSE with a
@@ -323,7 +326,7 @@ func Train(ctx context.Context, tp *autograd.Tape, m *VAE, train, eval data.Data
 			if progress != nil {
 				progress(p)
 			}
-			if cfg.MaxSteps > 0 && step >= cfg.MaxSteps && step != steps {
+			if (cfg.MaxSteps > 0 && step >= cfg.MaxSteps || cfg.Stop != nil && cfg.Stop()) && step != steps {
 				res.Stopped = true
 				res.Steps = step
 				res.TrainLoss = lossSum / float64(lossN)
@@ -422,11 +425,11 @@ func recLoss(xr, x *autograd.Var, cfg TrainConfig) *autograd.Var {
 	return l
 }
 
-// lastGradNorm runs Backward of loss, which must depend on the
+// LastGradNorm runs Backward of loss, which must depend on the
 // parameters only through the decoder's conv_out (its input detached, the
 // discriminator frozen), and returns the L2 norm of the conv_out weight's
 // gradient, leaving no gradients behind.
-func lastGradNorm(loss *autograd.Var, conv *nn.Conv2d) (float64, error) {
+func LastGradNorm(loss *autograd.Var, conv *nn.Conv2d) (float64, error) {
 	defer conv.Weight.ZeroGrad()
 	if conv.Bias != nil {
 		defer conv.Bias.ZeroGrad()
@@ -468,11 +471,11 @@ func ganStep(tp *autograd.Tape, m *VAE, opt optim.Optimizer, ema *optim.EMA, par
 	hd := h.Detach()
 	var recNorm float64
 	if rl := recLoss(conv.Forward(hd), x, cfg); rl != nil {
-		if recNorm, err = lastGradNorm(rl, conv); err != nil {
+		if recNorm, err = LastGradNorm(rl, conv); err != nil {
 			return 0, 0, 0, 0, err
 		}
 	}
-	advNorm, err := lastGradNorm(GenAdvLoss(g.d.Forward(conv.Forward(hd))), conv)
+	advNorm, err := LastGradNorm(GenAdvLoss(g.d.Forward(conv.Forward(hd))), conv)
 	if err != nil {
 		return 0, 0, 0, 0, err
 	}
