@@ -70,7 +70,7 @@ func benchCommand() *cli.Command {
 			var results []bench.Result
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			if !asJSON {
-				fmt.Fprintln(tw, "op\tshape\tmedian ms\tGFLOP/s\tGB/s\timages/s\tpeak memory\t")
+				fmt.Fprintln(tw, "op\tshape\tmedian ms\tGFLOP/s\tGB/s\timages/s\tpeak memory\tnote")
 				tw.Flush()
 			}
 			for _, c := range cases {
@@ -83,7 +83,7 @@ func benchCommand() *cli.Command {
 				}
 				results = append(results, r)
 				if !asJSON {
-					fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t\n", r.Op, r.Shape, r.MedianMs, rate(r.GFlops), rate(r.GBps), rate(r.PerSec), vk.FormatBytes(r.PeakBytes))
+					fmt.Fprintf(tw, "%s\t%s\t%.3f\t%s\t%s\t%s\t%s\t%s\n", r.Op, r.Shape, r.MedianMs, rate(r.GFlops), rate(r.GBps), rate(r.PerSec), vk.FormatBytes(r.PeakBytes), r.Note)
 					tw.Flush()
 				} else {
 					fmt.Fprintf(errw, "%s %s: %.3f ms\n", r.Op, r.Shape, r.MedianMs)

@@ -24,6 +24,8 @@ type Case struct {
 	// returns the function that records one run, and a function releasing
 	// what the scope does not own (nil if nothing).
 	Prepare func(e *tensor.Engine) (run func() *tensor.Tensor, release func())
+	// Note is shown beside the result (e.g. what a case is compared with).
+	Note string
 	// Heavy cases take minutes on a CPU device: Select leaves them out
 	// unless the op or shape filter names them.
 	Heavy bool
@@ -44,6 +46,7 @@ type Result struct {
 	// PeakBytes is the device memory the case held at its peak, inputs
 	// included.
 	PeakBytes uint64 `json:"peak_bytes"`
+	Note      string `json:"note,omitempty"`
 }
 
 // Run times c: one untimed warm-up (pipeline creation, first-touch
@@ -80,7 +83,7 @@ func Run(e *tensor.Engine, c Case, repeats int) (Result, error) {
 	if len(times)%2 == 0 {
 		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
-	r := Result{Op: c.Op, Shape: c.Shape, MedianMs: med * 1e3, Runs: repeats, PeakBytes: e.Device().Memory().Peak - base}
+	r := Result{Op: c.Op, Shape: c.Shape, MedianMs: med * 1e3, Runs: repeats, PeakBytes: e.Device().Memory().Peak - base, Note: c.Note}
 	switch {
 	case c.Items > 0:
 		r.PerSec = c.Items / med

@@ -7,6 +7,7 @@ import (
 	"github.com/tessera-ml/tessera/models/nn"
 	"github.com/tessera-ml/tessera/models/quant"
 	"github.com/tessera-ml/tessera/tensor"
+	"github.com/tessera-ml/tessera/vk"
 )
 
 // quantCases are CODA quantizer training steps. The large one is the FLUX
@@ -40,9 +41,15 @@ func quantStepCase(codes, channels, side, batch int, fused bool) Case {
 	if !fused {
 		shape += "-materialised"
 	}
+	n := batch * side * side
+	note := fmt.Sprintf("the materialising step holds N×V×4 = %s per logits-sized tensor", vk.FormatBytes(QuantLogitsBytes(n, codes)))
+	if !fused {
+		note = fmt.Sprintf("materialises N×V logits (%s each)", vk.FormatBytes(QuantLogitsBytes(n, codes)))
+	}
 	return Case{
 		Op:    "quant-step",
 		Shape: shape,
+		Note:  note,
 		Items: float64(batch),
 		Prepare: func(e *tensor.Engine) (func() *tensor.Tensor, func()) {
 			tp := autograd.NewTape(e)
