@@ -494,11 +494,10 @@ func buildTokenizer(ctx context.Context, tp *autograd.Tape, arch *archFlags, ini
 
 func tokenizerEvalCommand() *cli.Command {
 	var (
-		path, dataSpec, out string
-		skip, count, batch  int
-		seed                uint64
-		perc                percFlags
-		nfid                bool
+		src  tokenSource
+		out  string
+		perc percFlags
+		nfid bool
 	)
 	return &cli.Command{
 		Name:    "eval",
@@ -511,34 +510,19 @@ func tokenizerEvalCommand() *cli.Command {
 			"(the output says which; the two are not comparable). Writes levels.png (coarse\n" +
 			"levels first, adding finer ones row by row), usage.png, grid.png and metrics.json.",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&path, "tokenizer", "", "saved tokenizer (default: the embedded one)")
-			fs.StringVar(&dataSpec, "data", "fashion-mnist", "data set (see vae train --help)")
-			fs.IntVar(&skip, "skip", 8000, "first image evaluated (8000: the held-out part of the bundled data)")
-			fs.IntVar(&count, "count", 2000, "images evaluated (0: all after --skip)")
-			fs.IntVar(&batch, "batch", 32, "images per batch")
-			fs.Uint64Var(&seed, "seed", 1, "seed of the posterior samples")
+			src.register(fs, 8000, 2000, 32, "images evaluated (0: all after --skip)")
 			fs.StringVar(&out, "out", "tokenizer-eval", "directory for the PNGs and metrics.json")
 			fs.BoolVar(&nfid, "no-fid", false, "skip FID")
 			perc.registerFID(fs)
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
-			if len(args) > 0 {
-				return cli.Usagef("unexpected arguments: %q", args)
-			}
-			tp, _, err := newTape()
-			if err != nil {
-				return err
-			}
-			t, err := openTokenizer(tp, path)
+			tp, _, t, ds, err := src.open(args)
 			if err != nil {
 				return err
 			}
 			defer nn.Release(t)
-			ds, err := openRange(dataSpec, t.Cfg.VAE, skip, count)
-			if err != nil {
-				return err
-			}
-			ev := coda.EvalConfig{Batch: batch, Seed: seed}
+			seed := src.seed
+			ev := coda.EvalConfig{Batch: src.batch, Seed: seed}
 			if !nfid {
 				if ev.Features, err = perc.features(tp, cli.Stderr(ctx)); err != nil {
 					return err
@@ -559,6 +543,50 @@ func tokenizerEvalCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// tokenSource is a saved tokenizer and a range of a data set: the inputs
+// of tokenizer eval, tokenizer encode and view.
+type tokenSource struct {
+	path, data         string
+	skip, count, batch int
+	seed               uint64
+}
+
+// register adds the flags, with the command's defaults for --skip, --count
+// and --batch.
+func (s *tokenSource) register(fs *flag.FlagSet, skip, count, batch int, countHelp string) {
+	fs.StringVar(&s.path, "tokenizer", "", "saved tokenizer (default: the embedded one)")
+	fs.StringVar(&s.data, "data", "fashion-mnist", "data set (see vae train --help)")
+	fs.IntVar(&s.skip, "skip", skip, "first image (8000: the held-out part of the bundled data)")
+	fs.IntVar(&s.count, "count", count, countHelp)
+	fs.IntVar(&s.batch, "batch", batch, "images per batch")
+	fs.Uint64Var(&s.seed, "seed", 1, "seed of the posterior samples")
+}
+
+// open checks the arguments and opens the device, the tokenizer (the
+// caller releases it) and the data range.
+func (s *tokenSource) open(args []string) (*autograd.Tape, *vk.Device, *coda.Tokenizer, data.Dataset, error) {
+	if len(args) > 0 {
+		return nil, nil, nil, nil, cli.Usagef("unexpected arguments: %q", args)
+	}
+	if s.batch < 1 {
+		return nil, nil, nil, nil, cli.Usagef("--batch must be positive")
+	}
+	tp, dev, err := newTape()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	t, err := openTokenizer(tp, s.path)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ds, err := openRange(s.data, t.Cfg.VAE, s.skip, s.count)
+	if err != nil {
+		nn.Release(t)
+		return nil, nil, nil, nil, err
+	}
+	return tp, dev, t, ds, nil
 }
 
 // openRange opens count images of a data set from skip (all after skip
@@ -583,9 +611,8 @@ func openRange(spec string, cfg vae.Config, skip, count int) (data.Dataset, erro
 
 func tokenizerEncodeCommand() *cli.Command {
 	var (
-		path, dataSpec, out string
-		skip, count, batch  int
-		seed                uint64
+		src tokenSource
+		out string
 	)
 	return &cli.Command{
 		Name:    "encode",
@@ -594,37 +621,19 @@ func tokenizerEncodeCommand() *cli.Command {
 			"safetensors file with one int32 tensor level.<i> [N, p, p] per level and the\n" +
 			"tokenizer's config hash, codebook size and scales in its metadata.",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&path, "tokenizer", "", "saved tokenizer (default: the embedded one)")
-			fs.StringVar(&dataSpec, "data", "fashion-mnist", "data set (see vae train --help)")
-			fs.IntVar(&skip, "skip", 0, "first image")
-			fs.IntVar(&count, "count", 0, "images (0: all after --skip)")
-			fs.IntVar(&batch, "batch", 64, "images per batch")
-			fs.Uint64Var(&seed, "seed", 1, "seed of the posterior samples")
+			src.register(fs, 0, 0, 64, "images (0: all after --skip)")
 			fs.StringVar(&out, "out", "tokens.safetensors", "token file to write")
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
-			if len(args) > 0 {
-				return cli.Usagef("unexpected arguments: %q", args)
-			}
-			if batch < 1 {
-				return cli.Usagef("--batch must be positive")
-			}
-			tp, _, err := newTape()
-			if err != nil {
-				return err
-			}
-			t, err := openTokenizer(tp, path)
+			tp, _, t, ds, err := src.open(args)
 			if err != nil {
 				return err
 			}
 			defer nn.Release(t)
 			nn.SetTraining(t, false)
-			ds, err := openRange(dataSpec, t.Cfg.VAE, skip, count)
-			if err != nil {
-				return err
-			}
+			seed, batch := src.seed, src.batch
 			tk := t.NewTokens()
-			tk.Metadata = map[string]string{"data": dataSpec, "skip": strconv.Itoa(skip), "seed": strconv.FormatUint(seed, 10)}
+			tk.Metadata = map[string]string{"data": src.data, "skip": strconv.Itoa(src.skip), "seed": strconv.FormatUint(seed, 10)}
 			bar := &stepBar{w: cli.Stderr(ctx)}
 			loader := data.NewLoader(ds, batch, data.LoaderOptions{})
 			done := 0

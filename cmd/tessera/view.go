@@ -158,9 +158,9 @@ func postVAEFrame(v *viewer.Viewer, tp *autograd.Tape, m *vae.VAE, imgs []float3
 
 func viewCommand() *cli.Command {
 	var (
-		path, dataSpec, dir string
-		skip, count, batch  int
-		headless            bool
+		src      tokenSource
+		dir      string
+		headless bool
 	)
 	return &cli.Command{
 		Name:    "view",
@@ -172,34 +172,17 @@ func viewCommand() *cli.Command {
 			"q or Esc quit; the mouse wheel zooms. Without a display it writes the first\n" +
 			"frame as a PNG into --dir and says so.",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&path, "tokenizer", "", "saved tokenizer (default: the embedded one)")
-			fs.StringVar(&dataSpec, "data", "fashion-mnist", "data set (see vae train --help)")
-			fs.IntVar(&skip, "skip", 8000, "first image")
-			fs.IntVar(&count, "count", 0, "images to browse (0: all after --skip)")
-			fs.IntVar(&batch, "batch", 8, "images shown at once")
+			src.register(fs, 8000, 0, 8, "images to browse (0: all after --skip)")
 			fs.StringVar(&dir, "dir", "view-out", "folder for screenshots and headless frames")
 			fs.BoolVar(&headless, "headless", false, "never open a window: write the first frame as a PNG")
 		},
 		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
-			if len(args) > 0 {
-				return cli.Usagef("unexpected arguments: %q", args)
-			}
-			if batch < 1 {
-				return cli.Usagef("--batch must be positive")
-			}
-			tp, dev, err := newTape()
-			if err != nil {
-				return err
-			}
-			t, err := openTokenizer(tp, path)
+			tp, dev, t, ds, err := src.open(args)
 			if err != nil {
 				return err
 			}
 			defer nn.Release(t)
-			ds, err := openRange(dataSpec, t.Cfg.VAE, skip, count)
-			if err != nil {
-				return err
-			}
+			batch := src.batch
 			// Requests from the window's key handler to the body.
 			type request struct{ move, levels int }
 			reqs := make(chan request, 16)

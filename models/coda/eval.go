@@ -264,25 +264,19 @@ func ReconstructLevels(tp *autograd.Tape, t *Tokenizer, imgs []float32, n, c, h,
 // SaveGrid writes a PNG of the first count images of ds (8 if count ≤ 0)
 // above their reconstructions.
 func SaveGrid(ctx context.Context, tp *autograd.Tape, t *Tokenizer, ds data.Dataset, count int, seed uint64, path string) error {
-	if count <= 0 {
-		count = 8
-	}
-	imgs, n, err := firstImages(ctx, ds, count)
-	if err != nil {
-		return err
-	}
-	c, h, w := ds.Shape()
-	rows, err := ReconstructLevels(tp, t, imgs, n, c, h, w, seed)
-	if err != nil {
-		return err
-	}
-	return vae.WritePNG(path, vae.Grid([][]float32{imgs, rows[len(rows)-1]}, n, c, h, w))
+	return saveRows(ctx, tp, t, ds, count, seed, path, false)
 }
 
 // SaveLevels writes a PNG with the originals in the first row and, below,
 // their reconstructions from the coarsest level alone, then adding one
 // finer level per row.
 func SaveLevels(ctx context.Context, tp *autograd.Tape, t *Tokenizer, ds data.Dataset, count int, seed uint64, path string) error {
+	return saveRows(ctx, tp, t, ds, count, seed, path, true)
+}
+
+// saveRows writes originals above their full reconstructions, or above
+// the reconstructions from every level count when levels is set.
+func saveRows(ctx context.Context, tp *autograd.Tape, t *Tokenizer, ds data.Dataset, count int, seed uint64, path string, levels bool) error {
 	if count <= 0 {
 		count = 8
 	}
@@ -294,6 +288,9 @@ func SaveLevels(ctx context.Context, tp *autograd.Tape, t *Tokenizer, ds data.Da
 	rows, err := ReconstructLevels(tp, t, imgs, n, c, h, w, seed)
 	if err != nil {
 		return err
+	}
+	if !levels {
+		rows = rows[len(rows)-1:]
 	}
 	return vae.WritePNG(path, vae.Grid(append([][]float32{imgs}, rows...), n, c, h, w))
 }
