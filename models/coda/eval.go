@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"math"
 
 	"github.com/tessera-ml/tessera/autograd"
 	"github.com/tessera-ml/tessera/models/data"
@@ -296,8 +297,10 @@ func saveRows(ctx context.Context, tp *autograd.Tape, t *Tokenizer, ds data.Data
 }
 
 // UsageHistogram draws code-usage counts as a bar chart: one column per
-// code (codes binned when there are more than width), heights relative to
-// the largest bin, unused codes marked red along the baseline.
+// code (codes binned when there are more than width), heights on a log
+// scale, log(1+count) relative to the largest bin's, so that rare codes
+// stay visible beside busy ones; unused codes are marked red along the
+// baseline.
 func UsageHistogram(counts []int64, width, height int) *image.RGBA {
 	width = max(min(width, len(counts)), 1)
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
@@ -314,8 +317,9 @@ func UsageHistogram(counts []int64, width, height int) *image.RGBA {
 	for _, b := range bins {
 		top = max(top, b)
 	}
+	logTop := math.Log1p(float64(top))
 	for x, b := range bins {
-		bar := int(int64(height-4) * b / top)
+		bar := int(float64(height-4) * math.Log1p(float64(b)) / logTop)
 		for y := range height {
 			col := color.RGBA{255, 255, 255, 255}
 			if y >= height-bar {
