@@ -29,7 +29,7 @@ func tokenizerCommand() *cli.Command {
 		Name:    "tokenizer",
 		Summary: "Adapt a continuous VAE into a CODA tokenizer; evaluate, ablate, encode, decode, import",
 		Sub: []*cli.Command{tokenizerTrainCommand(), tokenizerEvalCommand(), tokenizerAblateCommand(),
-			tokenizerEncodeCommand(), tokenizerDecodeCommand(), tokenizerImportCommand()},
+			tokenizerEncodeCommand(), tokenizerDecodeCommand(), tokenizerImportCommand(), tokenizerExportCommand()},
 	}
 }
 
@@ -814,6 +814,57 @@ func tokenizerImportCommand() *cli.Command {
 			total, _ := nn.ParamCount(t)
 			fmt.Fprintf(cli.Stdout(ctx), "imported %d parameters: V=%d, C=%d, d=%d, norm %s, LoRA r=%d on %d convs, levels %v; wrote %s (config %s)\n",
 				total, t.Cfg.Quant.Codes, t.Cfg.Quant.Channels, t.Cfg.Quant.Dim, t.Cfg.Quant.Norm, t.Cfg.LoRA.Rank, len(t.Adapted), t.Cfg.Quant.Scales, out, t.Cfg.Hash())
+			return nil
+		},
+	}
+}
+
+func tokenizerExportCommand() *cli.Command {
+	var (
+		path, out          string
+		trainedOnly, merge bool
+	)
+	return &cli.Command{
+		Name:    "export",
+		Summary: "Rewrite a saved tokenizer: only its trained parameters (over the embedded VAE), or with LoRA merged",
+		Long: "--trained-only writes just the adapters and the quantizer with the configuration\n" +
+			"(the VAE must be the embedded one, unchanged); loading completes it with the\n" +
+			"embedded VAE. --merge-lora folds every adapter into its convolution (the adapters\n" +
+			"are kept, zeroed, so the file loads anywhere a tokenizer does).",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&path, "tokenizer", "", "saved tokenizer (default: the embedded one)")
+			fs.StringVar(&out, "out", "", "file to write")
+			fs.BoolVar(&trainedOnly, "trained-only", false, "write only the adapters and the quantizer")
+			fs.BoolVar(&merge, "merge-lora", false, "merge the adapters into the convolutions")
+		},
+		Run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
+			if len(args) > 0 {
+				return cli.Usagef("unexpected arguments: %q", args)
+			}
+			if out == "" || trainedOnly == merge {
+				return cli.Usagef("need --out and exactly one of --trained-only and --merge-lora")
+			}
+			tp, _, err := newTape()
+			if err != nil {
+				return err
+			}
+			t, err := openTokenizer(tp, path)
+			if err != nil {
+				return err
+			}
+			defer nn.Release(t)
+			meta := map[string]string{"exported_from": path}
+			if trainedOnly {
+				err = coda.SaveTrained(out, t, meta)
+			} else {
+				if err = t.MergeLoRA(); err == nil {
+					err = coda.Save(out, t, meta)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cli.Stdout(ctx), "wrote %s (tokenizer %s)\n", out, t.Cfg.Hash())
 			return nil
 		},
 	}

@@ -341,3 +341,64 @@ func TestUsageHistogramAndUse(t *testing.T) {
 	assert.NotEqual(t, uint8(255), img.RGBAAt(2, 4).G)
 	assert.Equal(t, uint8(220), img.RGBAAt(0, 19).R)
 }
+
+// TestSaveTrainedOverEmbeddedVAE writes only the adapters and quantizer
+// of a tokenizer over the embedded VAE, loads the file back (completed by
+// the embedded VAE) and requires the same reconstruction; a tokenizer over
+// another VAE is refused.
+func TestSaveTrainedOverEmbeddedVAE(t *testing.T) {
+	tp := testTape(t)
+	e := tp.Engine()
+	b := nn.NewBuilder(tp, 4)
+	base, err := vae.Pretrained(b)
+	require.NoError(t, err)
+	base.Cfg.Scale, base.Cfg.Shift = 0.77, 0.05
+	q := quant.DefaultConfig(32, 4, []int{1, 3, 7})
+	q.Dim = 8
+	tok, err := New(b, base, Config{VAE: base.Cfg, Quant: q, LoRA: LoRAConfig{Rank: 2, Decoder: true}})
+	require.NoError(t, err)
+	defer nn.Release(tok)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, p := range tok.Params() {
+		if strings.HasSuffix(p.Name, "lora_layer.up.weight") {
+			vals := make([]float32, p.Var.Value.Numel())
+			for i := range vals {
+				vals[i] = float32(rng.NormFloat64() * 0.05)
+			}
+			require.NoError(t, p.Var.Value.Write(vals))
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trained.safetensors")
+	require.NoError(t, SaveTrained(path, tok, nil))
+	full := filepath.Join(dir, "full.safetensors")
+	require.NoError(t, Save(full, tok, nil))
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	sf, err := os.Stat(full)
+	require.NoError(t, err)
+	assert.Less(t, st.Size(), sf.Size()/2, "trained-only is much smaller")
+
+	loaded, err := Load(tp, path)
+	require.NoError(t, err)
+	defer nn.Release(loaded)
+	assert.Equal(t, tok.Cfg.Hash(), loaded.Cfg.Hash())
+	x := images(rng, 2, 28)
+	recon := func(k *Tokenizer) []float32 {
+		nn.SetTraining(k, false)
+		var out []float32
+		tp.NoGrad(func() {
+			s := e.Scope()
+			defer s.Close()
+			o, err := k.Forward(tp.Const(e.FromFloat32(x, 2, 3, 28, 28)), 5)
+			require.NoError(t, err)
+			defer o.Release()
+			out = read(t, o.Recon)
+		})
+		return out
+	}
+	assert.Equal(t, recon(tok), recon(loaded))
+
+	other := newTiny(t, tp, tinyConfig(quant.KindResidual, quant.AssignAttn, 4), 3)
+	assert.ErrorContains(t, SaveTrained(filepath.Join(dir, "x.safetensors"), other, nil), "embedded VAE")
+}

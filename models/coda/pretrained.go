@@ -10,9 +10,10 @@ import (
 	"github.com/tessera-ml/tessera/models/safetensors"
 )
 
-// weights holds the embedded tokenizer: the embedded small-4x VAE adapted
-// on the first 8 000 bundled Fashion-MNIST images by `tessera tokenizer
-// train` (the README gives the command and its held-out metrics).
+// weights holds the embedded tokenizer's trained parameters (adapters and
+// quantizer, SaveTrained's format): the embedded small-4x VAE adapted on
+// the first 8 000 bundled Fashion-MNIST images by `tessera tokenizer
+// train` (the README gives the commands and its held-out metrics).
 //
 //go:embed weights
 var weights embed.FS
@@ -35,5 +36,5 @@ func Pretrained(tp *autograd.Tape) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fromFile(tp, f, cfg, "the embedded tokenizer")
+	return build(tp, f, cfg, "the embedded tokenizer")
 }
