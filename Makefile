@@ -21,11 +21,13 @@ test: deps
 	$(GO) vet $(PKGS)
 	TESSERA_VALIDATION=1 GODEBUG=cgocheck=1 $(GO) test -count=1 -timeout 25m $(PKGS)
 
-## demo: list the Vulkan devices, run the benchmarks, evaluate the embedded classifier
+DEMO_OUT ?= demo-out
+
+## demo: adapt the embedded VAE into a CODA tokenizer on the bundled data (a short fine-tune of the embedded tokenizer), evaluate it, write PNGs and metrics to $(DEMO_OUT)
 demo: deps build
 	$(BIN) devices
-	$(BIN) bench
-	$(BIN) classify eval
+	$(BIN) tokenizer train --init pretrained --train 1024 --holdout 2000 --every 16 --eval 200 --out $(DEMO_OUT)
+	@echo "demo outputs in $(DEMO_OUT)/: levels.png (per-level reconstructions), grid-*.png, usage.png, metrics.json, metrics.jsonl, tokenizer.safetensors"
 
 ## shaders: regenerate the compiled SPIR-V shaders
 shaders:

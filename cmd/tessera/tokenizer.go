@@ -318,8 +318,10 @@ func tokenizerTrainCommand() *cli.Command {
 				}
 			}
 			total, trainable := nn.ParamCount(t)
-			fmt.Fprintf(errw, "CODA tokenizer %s: %s VAE + %s/%s quantizer, V=%d, levels %v (%d tokens/image), LoRA r=%d on %d convs; %d of %d parameters trainable\n",
-				t.Cfg.Hash(), arch.preset, t.Cfg.Quant.Kind, t.Cfg.Quant.Assign, t.Cfg.Quant.Codes, t.Cfg.Quant.Scales, tokensPerImage(t), t.Cfg.LoRA.Rank, len(t.Adapted), trainable, total)
+			vc := t.Cfg.VAE
+			lat := vc.LatentSize(vc.Resolution)
+			fmt.Fprintf(errw, "CODA tokenizer %s: VAE %d px → %d×%d×%d + %s/%s quantizer, V=%d, levels %v (%d tokens/image), LoRA r=%d on %d convs; %d of %d parameters trainable\n",
+				t.Cfg.Hash(), vc.Resolution, lat, lat, vc.ZChannels, t.Cfg.Quant.Kind, t.Cfg.Quant.Assign, t.Cfg.Quant.Codes, t.Cfg.Quant.Scales, tokensPerImage(t), t.Cfg.LoRA.Rank, len(t.Adapted), trainable, total)
 			fmt.Fprintf(errw, "training on %d images of %s (%d held out) on %s\n", train.Len(), dataSpec, eval.Len(), dev.Info)
 			preview, nPreview, err := previewImages(eval, view.images)
 			if err != nil {
