@@ -328,12 +328,11 @@ func tokenizerTrainCommand() *cli.Command {
 				return err
 			}
 			var res coda.Result
-			err = view.run(ctx, dev, "tessera tokenizer train", cfg.Out, func(ctx context.Context, v *viewer.Viewer, stop func() bool) error {
-				bar := &stepBar{w: errw}
+			err = trainLive(ctx, dev, &view, "tessera tokenizer train", cfg.Out, quiet, func(stop func() bool, report func(liveStep)) error {
 				var lastEval string
-				var cv curves
-				var perr error
-				progress := func(p coda.Progress) {
+				cfg.Stop = stop
+				var err error
+				res, err = coda.Train(ctx, tp, t, train, eval, cfg, ev, func(p coda.Progress) {
 					gan := ""
 					if p.GAN {
 						gan = fmt.Sprintf(" adv %.3f D %.3f lambda %.2g", p.Adv, p.DiscLoss, p.Lambda)
@@ -344,35 +343,19 @@ func tokenizerTrainCommand() *cli.Command {
 							fmt.Fprintf(errw, "step %d/%d loss %.4f%s\n", p.Step, p.Steps, p.Loss, lastEval)
 						}
 					}
-					desc := fmt.Sprintf("loss %.3f l1 %.3f mse %.4f perc %.3f vq %.4f ent %.3f%s PSNR %.1f use %.0f%%%s %3.0f img/s",
-						p.Loss, p.L1, p.MSE, p.Perc, p.VQ, p.Ent, gan, p.PSNR, 100*p.Use, lastEval, float64(p.Images)/p.Elapsed.Seconds())
-					if v != nil {
-						cv.add(p.Loss, p.MSE, p.PSNR)
-						if (p.Step%max(view.every, 1) == 0 || p.Step == p.Steps) && perr == nil {
-							perr = postTokenizerFrame(v, tp, t, preview, nPreview, &cv, p.LastUsed, fmt.Sprintf("step %d/%d  %s", p.Step, p.Steps, desc))
-						}
-					}
-					if !quiet {
-						bar.update(p.Step, p.Steps, desc)
-					}
-				}
-				cfg.Stop = stop
-				var err error
-				res, err = coda.Train(ctx, tp, t, train, eval, cfg, ev, progress)
-				bar.finish()
-				if err == nil {
-					err = perr
-				}
+					report(liveStep{step: p.Step, steps: p.Steps, loss: p.Loss, mse: p.MSE, psnr: p.PSNR,
+						desc: fmt.Sprintf("loss %.3f l1 %.3f mse %.4f perc %.3f vq %.4f ent %.3f%s PSNR %.1f use %.0f%%%s %3.0f img/s",
+							p.Loss, p.L1, p.MSE, p.Perc, p.VQ, p.Ent, gan, p.PSNR, 100*p.Use, lastEval, float64(p.Images)/p.Elapsed.Seconds()),
+						post: func(v *viewer.Viewer, cv *curves, status string) error {
+							return postTokenizerFrame(v, tp, t, preview, nPreview, cv, p.LastUsed, status)
+						}})
+				})
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			if res.Resumed > 0 {
-				fmt.Fprintf(errw, "resumed from step %d\n", res.Resumed)
-			}
-			if res.Stopped {
-				fmt.Fprintf(cli.Stdout(ctx), "stopped after step %d; continue with --resume\n", res.Steps)
+			if reportResume(ctx, res.Resumed, res.Steps, res.Stopped) {
 				return nil
 			}
 			return finishTokenizer(ctx, tp, t, eval, res, cfg, os.Args[1:])

@@ -121,12 +121,12 @@ func vaeTrainCommand() *cli.Command {
 				return err
 			}
 			var res vae.Result
-			err = view.run(ctx, dev, "tessera vae train", cfg.Out, func(ctx context.Context, v *viewer.Viewer, stop func() bool) error {
-				bar := &stepBar{w: errw}
+			c, h, w := eval.Shape()
+			err = trainLive(ctx, dev, &view, "tessera vae train", cfg.Out, quiet, func(stop func() bool, report func(liveStep)) error {
 				var lastEval string
-				var cv curves
-				var perr error
-				progress := func(p vae.Progress) {
+				cfg.Stop = stop
+				var err error
+				res, err = vae.Train(ctx, tp, m, train, eval, cfg, func(p vae.Progress) {
 					gan := ""
 					if p.GAN {
 						gan = fmt.Sprintf(" D %.4f lambda %.3g", p.DiscLoss, p.GANLambda)
@@ -137,36 +137,19 @@ func vaeTrainCommand() *cli.Command {
 							fmt.Fprintf(errw, "step %d/%d loss %.4f%s held-out%s\n", p.Step, p.Steps, p.Loss, gan, lastEval)
 						}
 					}
-					desc := fmt.Sprintf("epoch %d loss %.4f%s%s %4.0f img/s", p.Epoch, p.Loss, gan, lastEval, float64(p.Images)/p.Elapsed.Seconds())
-					if v != nil {
-						// The VAE reports no MSE or batch PSNR: the curves show the loss.
-						cv.add(p.Loss, p.Loss, p.PSNR)
-						if (p.Step%max(view.every, 1) == 0 || p.Step == p.Steps) && perr == nil {
-							c, h, w := eval.Shape()
-							perr = postVAEFrame(v, tp, m, preview, nPreview, c, h, w, &cv, fmt.Sprintf("step %d/%d  %s", p.Step, p.Steps, desc))
-						}
-					}
-					if !quiet {
-						bar.update(p.Step, p.Steps, desc)
-					}
-				}
-				cfg.Stop = stop
-				var err error
-				res, err = vae.Train(ctx, tp, m, train, eval, cfg, progress)
-				bar.finish()
-				if err == nil {
-					err = perr
-				}
+					// The VAE reports no MSE or batch PSNR: the curves show the loss.
+					report(liveStep{step: p.Step, steps: p.Steps, loss: p.Loss, mse: p.Loss, psnr: p.PSNR,
+						desc: fmt.Sprintf("epoch %d loss %.4f%s%s %4.0f img/s", p.Epoch, p.Loss, gan, lastEval, float64(p.Images)/p.Elapsed.Seconds()),
+						post: func(v *viewer.Viewer, cv *curves, status string) error {
+							return postVAEFrame(v, tp, m, preview, nPreview, c, h, w, cv, status)
+						}})
+				})
 				return err
 			})
 			if err != nil {
 				return err
 			}
-			if res.Resumed > 0 {
-				fmt.Fprintf(errw, "resumed from step %d\n", res.Resumed)
-			}
-			if res.Stopped {
-				fmt.Fprintf(cli.Stdout(ctx), "stopped after step %d; continue with --resume\n", res.Steps)
+			if reportResume(ctx, res.Resumed, res.Steps, res.Stopped) {
 				return nil
 			}
 			evalN := eval.Len()

@@ -277,3 +277,55 @@ func postBrowseFrame(v *viewer.Viewer, tp *autograd.Tape, t *coda.Tokenizer, ds 
 	})
 	return err
 }
+
+// liveStep is one training step as the progress bar and the live view
+// see it: the bar's description, and (for the view) the step's curve
+// values and how to draw a frame.
+type liveStep struct {
+	step, steps     int
+	desc            string
+	loss, mse, psnr float64
+	post            func(v *viewer.Viewer, c *curves, status string) error
+}
+
+// trainLive runs a training loop under the progress bar and, with --view,
+// the live view: train calls report after every step and must pass stop
+// (non-nil with --view-stop) on to the trainer. It returns train's error,
+// or the first error drawing a frame.
+func trainLive(ctx context.Context, dev *vk.Device, vf *viewFlags, title, out string, quiet bool,
+	train func(stop func() bool, report func(liveStep)) error) error {
+	return vf.run(ctx, dev, title, out, func(ctx context.Context, v *viewer.Viewer, stop func() bool) error {
+		bar := &stepBar{w: cli.Stderr(ctx)}
+		var cv curves
+		var perr error
+		report := func(s liveStep) {
+			if v != nil {
+				cv.add(s.loss, s.mse, s.psnr)
+				if (s.step%max(vf.every, 1) == 0 || s.step == s.steps) && perr == nil {
+					perr = s.post(v, &cv, fmt.Sprintf("step %d/%d  %s", s.step, s.steps, s.desc))
+				}
+			}
+			if !quiet {
+				bar.update(s.step, s.steps, s.desc)
+			}
+		}
+		err := train(stop, report)
+		bar.finish()
+		if err == nil {
+			err = perr
+		}
+		return err
+	})
+}
+
+// reportResume says where a run resumed and whether it stopped early;
+// done is true when it stopped (nothing more to write).
+func reportResume(ctx context.Context, resumed, steps int, stopped bool) (done bool) {
+	if resumed > 0 {
+		fmt.Fprintf(cli.Stderr(ctx), "resumed from step %d\n", resumed)
+	}
+	if stopped {
+		fmt.Fprintf(cli.Stdout(ctx), "stopped after step %d; continue with --resume\n", steps)
+	}
+	return stopped
+}
