@@ -402,3 +402,27 @@ func TestSaveTrainedOverEmbeddedVAE(t *testing.T) {
 	other := newTiny(t, tp, tinyConfig(quant.KindResidual, quant.AssignAttn, 4), 3)
 	assert.ErrorContains(t, SaveTrained(filepath.Join(dir, "x.safetensors"), other, nil), "embedded VAE")
 }
+
+// TestTrainStopHook stops a run from outside (the live view's --view-stop)
+// after its second step: it ends like MaxSteps, with a checkpoint to
+// resume from.
+func TestTrainStopHook(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const px = 16
+	train := &memData{imgs: images(rng, 16, px), n: 16, size: px}
+	eval := &memData{imgs: images(rng, 4, px), n: 4, size: px}
+	tp := testTape(t)
+	tc := tinyConfig(quant.KindResidual, quant.AssignAttn, 0)
+	tc.Quant.Scales = []int{1, 2, 4, 8}
+	tok := newTiny(t, tp, tc, 9)
+	cfg := DefaultTrainConfig()
+	cfg.Batch, cfg.Every, cfg.GAN, cfg.Out = 4, 0, 0, t.TempDir()
+	steps := 0
+	cfg.Stop = func() bool { steps++; return steps >= 2 }
+	res, err := Train(context.Background(), tp, tok, train, eval, cfg, EvalConfig{Batch: 4}, nil)
+	require.NoError(t, err)
+	assert.True(t, res.Stopped)
+	assert.Equal(t, 2, res.Steps)
+	assert.Nil(t, res.Final)
+	assert.FileExists(t, filepath.Join(CheckpointDir(cfg.Out), "step-00000002.safetensors"))
+}
