@@ -72,6 +72,7 @@ func tokenizerAblateCommand() *cli.Command {
 			fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
 			fs.Float64Var(&cfg.GAN, "gan-weight", cfg.GAN, "discriminator weight (0: no GAN)")
 			fs.Float64Var(&cfg.PerceptualWeight, "perceptual-weight", cfg.PerceptualWeight, "weight of the perceptual loss")
+			fs.BoolVar(&cfg.LambdaAtConvOut, "gan-lambda-conv-out", false, "measure the GAN's adaptive weight at the decoder's conv_out instead of the last trainable decoder layer")
 			fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed (the same for every row)")
 			fs.IntVar(&trainSize, "train", 0, "training images (0: 80%)")
 			fs.StringVar(&dataSpec, "data", "fashion-mnist", "data set")

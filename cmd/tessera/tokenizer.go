@@ -266,6 +266,7 @@ func tokenizerTrainCommand() *cli.Command {
 			fs.IntVar(&cfg.GANStart, "gan-start", 0, "first step with the adversarial loss")
 			fs.IntVar(&cfg.DiscLayers, "disc-layers", 2, "PatchGAN stride-2 layers")
 			fs.IntVar(&cfg.DiscCh, "disc-ch", 32, "PatchGAN first-layer channels")
+			fs.BoolVar(&cfg.LambdaAtConvOut, "gan-lambda-conv-out", false, "measure the GAN's adaptive weight at the decoder's conv_out (taming) instead of the last trainable decoder layer (the spec)")
 			fs.Float64Var(&cfg.VQ, "vq-weight", cfg.VQ, "weight of L_vq")
 			fs.Float64Var(&cfg.Entropy, "entropy-weight", cfg.Entropy, "weight of the entropy loss")
 			fs.Float64Var(&cfg.Clip, "clip", cfg.Clip, "gradient-norm clip (0: none)")

@@ -426,3 +426,58 @@ func TestTrainStopHook(t *testing.T) {
 	assert.Nil(t, res.Final)
 	assert.FileExists(t, filepath.Join(CheckpointDir(cfg.Out), "step-00000002.safetensors"))
 }
+
+// TestLambdaLayerGradient checks the adaptive weight's shortcut: the
+// gradient norm at the last trainable decoder layer (the final block's
+// conv2 adapter) taken through the decoder's tail on a detached input
+// equals the full graph's.
+func TestLambdaLayerGradient(t *testing.T) {
+	tp := testTape(t)
+	e := tp.Engine()
+	tok := newTiny(t, tp, tinyConfig(quant.KindResidual, quant.AssignAttn, 4), 3)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, p := range tok.Params() {
+		if strings.HasSuffix(p.Name, "lora_layer.up.weight") {
+			vals := make([]float32, p.Var.Value.Numel())
+			for i := range vals {
+				vals[i] = float32(rng.NormFloat64() * 0.05)
+			}
+			require.NoError(t, p.Var.Value.Write(vals))
+		}
+	}
+	cfg := DefaultTrainConfig()
+	tr := &trainer{tp: tp, t: tok, cfg: cfg}
+	require.NoError(t, tr.newDisc())
+	defer tr.dOpt.Release()
+	defer nn.Release(tr.disc)
+	name := ""
+	for _, p := range tok.Params() {
+		if p.Var == tr.last {
+			name = p.Name
+		}
+	}
+	assert.Equal(t, "vae.decoder.up.0.block.1.conv2.lora_layer.up.weight", name)
+
+	s := e.Scope()
+	defer s.Close()
+	x := tp.Const(e.FromFloat32(images(rng, 2, 8), 2, 3, 8, 8))
+	z := tok.VAE.EncodeScaled(x, 1)
+	head, tail := tok.VAE.DecodeSplit(z)
+	full := nn.MSE(tail(head), x)
+	require.NoError(t, autograd.Backward(full))
+	g, err := tr.last.Grad.Float32()
+	require.NoError(t, err)
+	var want float64
+	for _, v := range g {
+		want += float64(v) * float64(v)
+	}
+	want = math.Sqrt(want)
+	for _, p := range nn.Trainable(tok) {
+		p.ZeroGrad()
+	}
+	got, err := tr.gradNorm(nn.MSE(tail(head.Detach()), x))
+	require.NoError(t, err)
+	assert.Greater(t, want, 0.0)
+	assert.InDelta(t, want, got, 1e-5*want)
+	assert.Nil(t, tr.last.Grad, "the measurement leaves no gradient behind")
+}

@@ -52,6 +52,10 @@ type TrainConfig struct {
 	GANStart int
 	// DiscLayers and DiscCh size the PatchGAN (0: 2 and 32).
 	DiscLayers, DiscCh int
+	// LambdaAtConvOut measures the adaptive weight λ at the decoder's
+	// conv_out (taming's choice) instead of the spec's last trainable
+	// decoder layer.
+	LambdaAtConvOut bool
 	// Perceptual is the perceptual loss; nil turns the term off.
 	Perceptual Perceptual
 	Seed       uint64
@@ -144,10 +148,14 @@ type trainer struct {
 	ema    *optim.EMA
 	disc   *vae.PatchGAN
 	dOpt   *optim.AdamW
-	last   *nn.Conv2d
-	steps  int
-	use    *usage
-	log    *os.File
+	// last is the weight the GAN's adaptive weight λ is measured at; tail
+	// lists the decoder-tail parameters whose gradients measuring it
+	// leaves behind (cleared after).
+	last  *autograd.Var
+	tail  []*autograd.Var
+	steps int
+	use   *usage
+	log   *os.File
 }
 
 // Train adapts t (its trainable parameters: adapters and quantizer) on
@@ -362,11 +370,25 @@ func (p Progress) logFields() map[string]any {
 	return m
 }
 
-// newDisc builds the PatchGAN and its optimiser (betas 0.5, 0.9).
+// newDisc builds the PatchGAN and its optimiser (betas 0.5, 0.9), and
+// picks the layer λ is measured at: the last trainable parameter of the
+// decoder's final block (the spec's "last trainable layer of the
+// decoder": with CODA's LoRA, that block's conv2 adapter), or, when the
+// decoder trains nothing there, conv_out's weight (taming's choice),
+// given a gradient only for the measurement.
 func (tr *trainer) newDisc() error {
-	conv, ok := tr.t.VAE.Decoder.ConvOut.(*nn.Conv2d)
-	if !ok {
-		return fmt.Errorf("coda: the GAN's adaptive weight needs the decoder's conv_out to be an nn.Conv2d, not %T", tr.t.VAE.Decoder.ConvOut)
+	for _, p := range tr.t.VAE.DecodeTailParams() {
+		if p.Var.RequiresGrad() && !tr.cfg.LambdaAtConvOut {
+			tr.last = p.Var
+			tr.tail = append(tr.tail, p.Var)
+		}
+	}
+	if tr.last == nil {
+		conv, ok := tr.t.VAE.Decoder.ConvOut.(*nn.Conv2d)
+		if !ok {
+			return fmt.Errorf("coda: the GAN's adaptive weight needs a trainable decoder layer or an nn.Conv2d conv_out, not %T", tr.t.VAE.Decoder.ConvOut)
+		}
+		tr.last = conv.Weight
 	}
 	layers, ch := tr.cfg.DiscLayers, tr.cfg.DiscCh
 	if layers <= 0 {
@@ -375,7 +397,6 @@ func (tr *trainer) newDisc() error {
 	if ch <= 0 {
 		ch = 32
 	}
-	tr.last = conv
 	tr.disc = vae.NewPatchGAN(nn.NewBuilder(tr.tp, tr.cfg.Seed^0xd15c0d15c0d15c0d), tr.t.Cfg.VAE.OutChannels, ch, layers)
 	params := nn.Trainable(tr.disc)
 	decay, noDecay := optim.NoDecay(params)
@@ -449,9 +470,8 @@ func (tr *trainer) step(b data.Batch, step int) (Progress, error) {
 		return p, err
 	}
 	defer q.Release()
-	h := t.VAE.DecodeFeatures(t.VAE.Unscale(q.Zq))
-	conv := t.VAE.Decoder.ConvOut
-	xr := conv.Forward(h)
+	head, tail := t.VAE.DecodeSplit(t.VAE.Unscale(q.Zq))
+	xr := tail(head)
 
 	l1, mse := nn.L1(xr, x), nn.MSE(xr, x)
 	var perc *autograd.Var
@@ -467,7 +487,7 @@ func (tr *trainer) step(b data.Batch, step int) (Progress, error) {
 	var adv *autograd.Var
 	if gan {
 		p.GAN = true
-		if p.Lambda, err = tr.lambda(h, x); err != nil {
+		if p.Lambda, err = tr.lambda(head, tail, x); err != nil {
 			return p, err
 		}
 		nn.Freeze(tr.disc, true)
@@ -534,21 +554,19 @@ func (tr *trainer) step(b data.Batch, step int) (Progress, error) {
 	return p, nil
 }
 
-// lambda is the adaptive GAN weight ‖∇rec‖ / (‖∇adv‖ + 1e-6) at the
-// decoder's conv_out weight (taming's "last layer"; it is frozen in CODA,
-// so it is made to require a gradient only for this). Both norms come
-// from conv_out applied again to the detached decoder features h, which
-// gives exactly the full graph's gradient at that weight (see
-// vae.LastGradNorm) with the discriminator frozen.
-func (tr *trainer) lambda(h, x *autograd.Var) (float64, error) {
+// lambda is the adaptive GAN weight ‖∇rec‖ / (‖∇adv‖ + 1e-6) at tr.last.
+// Both norms come from the decoder's tail applied again to its detached
+// input head: tr.last lives in the tail, so this gives exactly the full
+// graph's gradient there (as vae.LastGradNorm does at conv_out) for the
+// cost of one block, with the discriminator frozen.
+func (tr *trainer) lambda(head *autograd.Var, tail func(*autograd.Var) *autograd.Var, x *autograd.Var) (float64, error) {
 	cfg := tr.cfg
-	w := tr.last.Weight
-	was := w.RequiresGrad()
-	w.SetRequiresGrad(true)
-	defer w.SetRequiresGrad(was)
+	was := tr.last.RequiresGrad()
+	tr.last.SetRequiresGrad(true)
+	defer tr.last.SetRequiresGrad(was)
 	nn.Freeze(tr.disc, true)
-	hd := h.Detach()
-	xr := tr.last.Forward(hd)
+	hd := head.Detach()
+	xr := tail(hd)
 	rec := weighted(weighted(nil, nn.L1(xr, x), cfg.L1), nn.MSE(xr, x), cfg.MSE)
 	if cfg.Perceptual != nil && cfg.PerceptualWeight != 0 {
 		perc, err := cfg.Perceptual.Loss(xr, x)
@@ -560,11 +578,11 @@ func (tr *trainer) lambda(h, x *autograd.Var) (float64, error) {
 	var recNorm float64
 	if rec != nil {
 		var err error
-		if recNorm, err = vae.LastGradNorm(rec, tr.last); err != nil {
+		if recNorm, err = tr.gradNorm(rec); err != nil {
 			return 0, err
 		}
 	}
-	advNorm, err := vae.LastGradNorm(vae.GenAdvLoss(tr.disc.Forward(tr.last.Forward(hd))), tr.last)
+	advNorm, err := tr.gradNorm(vae.GenAdvLoss(tr.disc.Forward(tail(hd))))
 	if err != nil {
 		return 0, err
 	}
@@ -573,6 +591,23 @@ func (tr *trainer) lambda(h, x *autograd.Var) (float64, error) {
 		return 0, fmt.Errorf("the GAN's adaptive weight is NaN (gradient norms %g, %g)", recNorm, advNorm)
 	}
 	return l, nil
+}
+
+// gradNorm runs Backward of loss (a graph over the decoder's tail alone)
+// and returns the L2 norm of tr.last's gradient, clearing every gradient
+// the pass left in the tail.
+func (tr *trainer) gradNorm(loss *autograd.Var) (float64, error) {
+	defer tr.last.ZeroGrad()
+	for _, p := range tr.tail {
+		defer p.ZeroGrad()
+	}
+	if err := autograd.Backward(loss); err != nil {
+		return 0, err
+	}
+	if tr.last.Grad == nil {
+		return 0, nil
+	}
+	return optim.ClipGradNorm([]*autograd.Var{tr.last}, math.Inf(1))
 }
 
 // usage tracks which codes were used in the last window steps.

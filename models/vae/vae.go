@@ -307,3 +307,50 @@ func (p *Posterior) KL() *autograd.Var {
 	t := autograd.Sub(autograd.Add(autograd.Square(p.mean), autograd.Exp(p.logvar)), autograd.AddScalar(p.logvar, 1))
 	return autograd.MulScalar(autograd.SumAll(t), 0.5/float32(p.mean.Shape()[0]))
 }
+
+// DecodeSplit splits Decode at the decoder's final ResnetBlock (the last
+// of level 0): head is that block's input and tail applies the block (and
+// its attention, if any), norm_out, SiLU and conv_out, so
+// Decode(z) = tail(head). The GAN's adaptive weight takes gradients at the
+// last trainable decoder layer, inside that block, from tail applied to a
+// detached head: the same gradients as the full graph at a fraction of
+// its cost.
+func (m *VAE) DecodeSplit(z *autograd.Var) (head *autograd.Var, tail func(*autograd.Var) *autograd.Var) {
+	d := m.Decoder
+	if m.PostQuantConv != nil {
+		z = m.PostQuantConv.Forward(z)
+	}
+	h := d.Mid.Forward(d.ConvIn.Forward(z))
+	for i := len(d.Up) - 1; i >= 1; i-- {
+		h = d.Up[i].Forward(h)
+	}
+	l0 := d.Up[0]
+	last := len(l0.Block) - 1
+	for j := range last {
+		h = l0.Block[j].Forward(h)
+		if len(l0.Attn) > 0 {
+			h = l0.Attn[j].Forward(h)
+		}
+	}
+	return h, func(x *autograd.Var) *autograd.Var {
+		x = l0.Block[last].Forward(x)
+		if len(l0.Attn) > 0 {
+			x = l0.Attn[last].Forward(x)
+		}
+		return d.ConvOut.Forward(autograd.Silu(d.NormOut.Forward(x)))
+	}
+}
+
+// DecodeTailParams lists the parameters DecodeSplit's tail uses, in
+// state-dict order: the final block's (and attention's), norm_out's and
+// conv_out's.
+func (m *VAE) DecodeTailParams() []nn.Param {
+	d := m.Decoder
+	l0 := d.Up[0]
+	last := len(l0.Block) - 1
+	ps := l0.Block[last].Params()
+	if len(l0.Attn) > 0 {
+		ps = append(ps, l0.Attn[last].Params()...)
+	}
+	return append(ps, nn.Children("norm_out", d.NormOut, "conv_out", d.ConvOut)...)
+}
