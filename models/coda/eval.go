@@ -102,7 +102,7 @@ func Evaluate(ctx context.Context, tp *autograd.Tape, t *Tokenizer, ds data.Data
 			defer s.Close()
 			x := tp.Const(e.FromFloat32(imgs, k, b.C, b.H, b.W))
 			var out *Output
-			if out, ferr = t.Forward(x, stepSeed(cfg.Seed, done)); ferr != nil {
+			if out, ferr = t.Forward(x, vae.StepSeed(cfg.Seed, done)); ferr != nil {
 				return
 			}
 			defer out.Release()

@@ -39,7 +39,7 @@ func LatentStats(ctx context.Context, tp *autograd.Tape, m *vae.VAE, ds data.Dat
 			s := e.Scope()
 			defer s.Close()
 			x := tp.Const(e.FromFloat32(b.Images[:k*b.C*b.H*b.W], k, b.C, b.H, b.W))
-			z, err = m.Encode(x).Sample(stepSeed(seed, done)).Value.Float32()
+			z, err = m.Encode(x).Sample(vae.StepSeed(seed, done)).Value.Float32()
 		})
 		if err != nil {
 			return 0, 0, err

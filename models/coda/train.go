@@ -122,15 +122,6 @@ type Result struct {
 	Final                  *Metrics
 }
 
-// stepSeed is the posterior noise of a step, a function of seed and step
-// alone so that a resumed run draws what the uninterrupted one did.
-func stepSeed(seed uint64, step int) uint64 {
-	z := seed ^ (uint64(step)+1)*0x9e3779b97f4a7c15
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
 // CheckpointDir is where Train keeps checkpoints under out.
 func CheckpointDir(out string) string { return filepath.Join(out, "checkpoints") }
 
@@ -464,7 +455,7 @@ func (tr *trainer) step(b data.Batch, step int) (Progress, error) {
 	if err := t.checkImages(x); err != nil {
 		return p, err
 	}
-	z := t.VAE.EncodeScaled(x, stepSeed(cfg.Seed, step))
+	z := t.VAE.EncodeScaled(x, vae.StepSeed(cfg.Seed, step))
 	q, err := t.Quant.Forward(z)
 	if err != nil {
 		return p, err

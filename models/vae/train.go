@@ -110,9 +110,9 @@ type Result struct {
 	Stopped   bool // MaxSteps ended the run early
 }
 
-// sampleSeed is the posterior noise of a step: a function of the seed and
+// StepSeed is the posterior noise of a step: a function of the seed and
 // the step alone, so a resumed run draws what the uninterrupted one did.
-func sampleSeed(seed uint64, step int) uint64 {
+func StepSeed(seed uint64, step int) uint64 {
 	z := seed ^ (uint64(step)+1)*0x9e3779b97f4a7c15
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
@@ -301,9 +301,9 @@ func Train(ctx context.Context, tp *autograd.Tape, m *VAE, train, eval data.Data
 			var err error
 			if g.on(step) {
 				p.GAN = true
-				loss, kl, p.DiscLoss, p.GANLambda, err = ganStep(tp, m, opt, ema, params, g, batch, cfg, sampleSeed(cfg.Seed, step))
+				loss, kl, p.DiscLoss, p.GANLambda, err = ganStep(tp, m, opt, ema, params, g, batch, cfg, StepSeed(cfg.Seed, step))
 			} else {
-				loss, kl, err = trainStep(tp, m, opt, ema, params, batch, cfg, sampleSeed(cfg.Seed, step))
+				loss, kl, err = trainStep(tp, m, opt, ema, params, batch, cfg, StepSeed(cfg.Seed, step))
 			}
 			if err != nil {
 				return res, fmt.Errorf("vae: step %d: %w", step+1, err)

@@ -97,8 +97,8 @@ func TestTrainConfigErrors(t *testing.T) {
 func TestSampleSeedDiffers(t *testing.T) {
 	seen := map[uint64]bool{}
 	for s := range 1000 {
-		seen[sampleSeed(1, s)] = true
+		seen[StepSeed(1, s)] = true
 	}
 	assert.Len(t, seen, 1000)
-	assert.NotEqual(t, sampleSeed(1, 0), sampleSeed(2, 0))
+	assert.NotEqual(t, StepSeed(1, 0), StepSeed(2, 0))
 }
